@@ -1,0 +1,185 @@
+"""``gmoda``: what the platform team runs by hand (Dagster's own UI and CLI do the rest).
+
+  gmoda db start|stop|status|url|init   the warehouse server (embedded unless GMODA_DATABASE_URL is set)
+  gmoda simulate --out DIR              realistic partner drops for demos and tests
+  gmoda ingest                          load every new file in the landing zone, as Dagster runs
+  gmoda refresh                         run the nightly_refresh job now
+  gmoda run                             the whole thing on simulated data, with a summary (make run)
+  gmoda summary                         rows per table, drops and quarantined files
+  gmoda ui                              Dagster webserver and daemon on localhost:3000 (make ui)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from gmoda_assets.lib import database, settings
+
+
+def _setup_warehouse() -> str:
+    """Schemas, roles, functions (sql/) and every feed's raw table; idempotent."""
+    from gmoda_assets.ingest.loader import ensure_raw_table
+    from gmoda_assets.lib.contracts import feed_contracts
+
+    url = database.warehouse_url()
+    database.apply_sql(url)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        for contract in feed_contracts():
+            ensure_raw_table(conn, contract)
+    return url
+
+
+def cmd_db(args) -> int:
+    if args.action == "start":
+        url = _setup_warehouse()
+        print(f"{database.server_status()}\nwarehouse: {url}")
+    elif args.action == "init":
+        url = _setup_warehouse()
+        print(f"schemas, roles and raw tables are in place in {url}")
+    elif args.action == "stop":
+        if not database.is_embedded():
+            print("GMODA_DATABASE_URL is set: that server is not the platform's to stop.", file=sys.stderr)
+            return 1
+        print("stopped" if database.stop_embedded() else "not running")
+    elif args.action == "status":
+        status = database.server_status()
+        print(status)
+        return 0 if status.running else 3
+    elif args.action == "url":
+        print(database.sqlalchemy_url(database.dagster_url()) if args.dagster else database.warehouse_url())
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from gmoda_assets.simulate import simulate
+
+    summary = simulate(Path(args.out), scale=args.scale, seed=args.seed, months=args.months,
+                       truth_dir=Path(args.truth) if args.truth else None)
+    print(summary)
+    return 0
+
+
+def _definitions():
+    from gmoda_assets.definitions import defs
+
+    return defs
+
+
+def cmd_ingest(args) -> int:
+    from gmoda_assets.ingest.runner import ingest_landing_zone
+    from gmoda_assets.lib.instance import get_instance
+    from gmoda_assets.resources import LocalLandingZone
+
+    _setup_warehouse()
+    report = ingest_landing_zone(get_instance(), _definitions(), LocalLandingZone.from_settings(), args.partner)
+    _print_ingest(report)
+    return 0 if not report.tally.failures or args.allow_quarantine else 1
+
+
+def _print_ingest(report) -> None:
+    t = report.tally
+    print(f"Landing zone {settings.landing_dir()}: {report.files_seen} files, {t.runs} new drops run "
+          f"({t.runs - t.runs_failed} succeeded, {t.runs_failed} failed), "
+          f"{len(report.already_held)} already held")
+    for message in t.failures:
+        print(f"  FAILED: {message}")
+
+
+def cmd_refresh(args) -> int:
+    from gmoda_assets.ingest.runner import refresh
+    from gmoda_assets.lib.instance import get_instance
+
+    tally = refresh(get_instance(), _definitions())
+    print(f"nightly_refresh: {'succeeded' if not tally.runs_failed else 'FAILED'}; {tally.materialisations} assets materialised")
+    for message in tally.failures:
+        print(f"  FAILED: {message}")
+    return 1 if tally.runs_failed else 0
+
+
+def cmd_run(args) -> int:
+    """The main job: simulate partner drops, ingest them, refresh everything downstream, and summarise."""
+    from gmoda_assets.ingest.runner import ingest_landing_zone, refresh
+    from gmoda_assets.lib.instance import get_instance
+    from gmoda_assets.lib.summary import print_summary
+    from gmoda_assets.resources import LocalLandingZone
+    from gmoda_assets.simulate import simulate
+
+    _setup_warehouse()
+    print(f"Warehouse: {database.server_status()}")
+    sim = simulate(settings.landing_dir(), scale=args.scale, seed=args.seed, months=args.months)
+    print(sim)
+    instance = get_instance()
+    defs = _definitions()
+    report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings())
+    _print_ingest(report)
+    tally = refresh(instance, defs)
+    print_summary(database.warehouse_url(), [report.tally, tally])
+    return 1 if tally.runs_failed else 0
+
+
+def cmd_summary(args) -> int:
+    from gmoda_assets.lib.summary import print_summary
+
+    print_summary(database.warehouse_url(), [])
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from gmoda_assets.lib.instance import prepare_dagster_environment
+
+    _setup_warehouse()
+    prepare_dagster_environment()
+    os.chdir(settings.project_dir())
+    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    os.execvp(command[0], command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gmoda", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the warehouse PostgreSQL server")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "init"])
+    db.add_argument("--dagster", action="store_true", help="with url: print the Dagster storage URL")
+    db.set_defaults(func=cmd_db)
+
+    sim = sub.add_parser("simulate", help="write realistic partner drops into a landing zone")
+    sim.add_argument("--out", required=True, help="landing zone folder to write drops into")
+    sim.add_argument("--scale", choices=["small", "gm"], default="small")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--months", type=int, default=3, help="monthly delivery rounds to simulate")
+    sim.add_argument("--truth", help="folder for the ground truth (default: beside --out, never inside it)")
+    sim.set_defaults(func=cmd_simulate)
+
+    ingest = sub.add_parser("ingest", help="load every new file in the landing zone through Dagster runs")
+    ingest.add_argument("--partner", action="append", help="only this partner (repeatable)")
+    ingest.add_argument("--allow-quarantine", action="store_true", help="exit 0 even if files were quarantined")
+    ingest.set_defaults(func=cmd_ingest)
+
+    sub.add_parser("refresh", help="run the nightly_refresh job now").set_defaults(func=cmd_refresh)
+
+    run = sub.add_parser("run", help="simulate, ingest, refresh and summarise (the main job)")
+    run.add_argument("--scale", choices=["small", "gm"], default="small")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--months", type=int, default=3)
+    run.set_defaults(func=cmd_run)
+
+    sub.add_parser("summary", help="rows per table, drops, quarantined files").set_defaults(func=cmd_summary)
+
+    ui = sub.add_parser("ui", help="Dagster webserver and daemon")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""The `gmoda_assets` Dagster code location."""
+
+from dagster import Definitions
+
+from gmoda_assets.ingest.assets import raw_assets
+from gmoda_assets.ingest.feed_deliveries import feed_deliveries
+from gmoda_assets.ingest.jobs import ingest_drops_job, quarantine_unrecognised_file
+from gmoda_assets.ingest.sensors import drop_sensors
+from gmoda_assets.resources import LocalLandingZone, Warehouse
+from gmoda_assets.schedules import nightly_refresh_job, nightly_refresh_schedule
+
+defs = Definitions(
+    assets=[*raw_assets, feed_deliveries],
+    jobs=[ingest_drops_job, quarantine_unrecognised_file, nightly_refresh_job],
+    sensors=drop_sensors,
+    schedules=[nightly_refresh_schedule],
+    resources={"warehouse": Warehouse(), "landing_zone": LocalLandingZone.from_settings()},
+)

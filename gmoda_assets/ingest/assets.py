@@ -1,0 +1,129 @@
+"""Raw assets, one per feed contract: each partition is one partner drop, loaded as delivered."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+from psycopg import sql
+
+from gmoda_assets.ingest.checks import raw_checks
+from gmoda_assets.ingest.drops import drops_partitions, parse_drop_id
+from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
+from gmoda_assets.ingest.quarantine import quarantine_drop
+from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
+from gmoda_assets.lib.quality import validate_in_postgres
+from gmoda_assets.resources import LandingZone, Warehouse
+
+
+def _description(contract: FeedContract) -> str:
+    partner = partners()[contract.partner]["name"]
+    grain = kinds()[contract.kind]["grain"]
+    identifiers = [c.name for c in contract.columns if c.identifier]
+    return (
+        f"{partner}: {contract.feed.replace('_', ' ')} as delivered ({grain}).\n\n"
+        f"Extract from the `{contract.system}` system, sent as {contract.delivery}s "
+        f"({'each file holds everything the partner holds' if contract.delivery == 'snapshot' else 'each file holds new or changed records'}), "
+        f"{contract.encoding} text delimited by `{contract.delimiter}`, files named `{contract.file_name}`. "
+        f"Flows under data-sharing agreement {contract.agreement}.\n\n"
+        f"Table `raw.{contract.raw_table}`: every value as delivered (text), append-only, one partition per drop, "
+        f"with lineage columns {', '.join(LINEAGE_COLUMNS)}. Loader role only: holds direct identifiers "
+        f"({', '.join(identifiers) or 'none'})."
+    )
+
+
+def _column_schema(contract: FeedContract) -> TableSchema:
+    columns = [
+        TableColumn(
+            name=c.db_name,
+            type="text",
+            description=f"'{c.name}' as delivered: {c.source} ({c.type}{', ' + c.format if c.format else ''})"
+            + (f"; direct identifier ({c.identifier})" if c.identifier else ""),
+        )
+        for c in contract.columns
+    ]
+    columns += [TableColumn(name=n, type="timestamptz" if n == "_loaded_at" else ("integer" if n == "_row_number" else "text"),
+                            description=d) for n, d in LINEAGE_COLUMNS.items()]
+    return TableSchema(columns=columns)
+
+
+def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
+    checks = raw_checks(contract)
+
+    @asset(
+        key=contract.asset_key,
+        group_name="raw",
+        partitions_def=drops_partitions,
+        description=_description(contract),
+        kinds={"postgres", "csv"},
+        check_specs=[c.spec(contract.asset_key) for c in checks],
+        tags={"partner": contract.partner, "feed_kind": contract.kind},
+        metadata={
+            "dagster/column_schema": _column_schema(contract),
+            "dagster/table_name": f"raw.{contract.raw_table}",
+            "contract": contract.path.name,
+            "agreement": contract.agreement,
+            "delivery": contract.delivery,
+        },
+    )
+    def _raw(context: AssetExecutionContext, warehouse: Warehouse, landing_zone: LandingZone) -> MaterializeResult:
+        drop_id = context.partition_key
+        feed_id, file_name, _ = parse_drop_id(drop_id)
+        if feed_id != contract.feed_id:
+            raise Failure(f"Drop {drop_id} belongs to feed {feed_id}, not {contract.feed_id}: materialise it on ['raw', "
+                          f"{', '.join(repr(p) for p in feed_id.split('.'))}].")
+        with warehouse.connect(autocommit=True) as conn:
+            try:
+                outcome = load_drop(conn, landing_zone, contract, drop_id, context.run_id)
+            except FileNotFoundError as exc:
+                raise Failure(f"Drop {drop_id}: file '{file_name}' is no longer in the landing zone of {contract.partner} "
+                              f"(moved or quarantined since it was registered); nothing loaded.") from exc
+            except FileChanged as exc:
+                raise Failure(str(exc)) from exc
+            except DropRejected as rejected:
+                reason = quarantine_drop(conn, landing_zone, contract.partner, drop_id, rejected.reason, context.run_id)
+                raise Failure(
+                    description=reason["message"],
+                    metadata={
+                        "rows_delivered": reason["rows_delivered"],
+                        "rows_loaded": 0,
+                        "rows_quarantined": reason["rows_quarantined"],
+                        "quarantined_to": MetadataValue.path(reason["quarantine_path"]),
+                        "reason": MetadataValue.json(reason),
+                    },
+                ) from rejected
+            held_by = outcome.duplicate_of or drop_id
+            table_rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(raw_table_ident(contract))).fetchone()[0]
+            query = sql.SQL("SELECT * FROM {} WHERE _drop_id = {}").format(
+                raw_table_ident(contract), sql.Literal(held_by)).as_string(conn)
+        results = validate_in_postgres(warehouse.sqlalchemy_url, query, raw_checks(contract, outcome.rows_delivered),
+                                       contract.asset_key)
+        if outcome.status == "duplicate":
+            context.log.info(f"{file_name}: same content as drop {outcome.duplicate_of}, already loaded; nothing loaded again.")
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": outcome.rows_loaded,
+                "status": outcome.status,
+                "file_name": file_name,
+                "content_sha256": outcome.content_hash,
+                "size_bytes": outcome.size_bytes,
+                "rows_delivered": outcome.rows_delivered,
+                "rows_loaded": outcome.rows_loaded,
+                "rows_quarantined": 0,
+                "rows_already_held": outcome.rows_delivered - outcome.rows_loaded,
+                "duplicate_of": outcome.duplicate_of or "",
+                "table_rows_total": table_rows,
+                "load_seconds": round(outcome.seconds, 3),
+            },
+            check_results=results,
+        )
+
+    return _raw
+
+
+raw_assets = [build_raw_asset(c) for c in feed_contracts()]

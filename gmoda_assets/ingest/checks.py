@@ -1,0 +1,94 @@
+"""The data-quality checks of a raw feed, generated from its contract.
+
+``row_count_matches_file`` guards the raw layer (blocking): the table must hold exactly the rows the file
+delivered, with the contract's columns. The others flag bad values that were loaded as delivered, so that
+staging can set those rows aside with a reason: required values missing, identifiers malformed (NHS number
+check digit, postcode shape), dates that do not parse, codes the contract does not know.
+"""
+
+from __future__ import annotations
+
+from gmoda_assets.ingest.loader import LINEAGE_COLUMNS
+from gmoda_assets.lib.contracts import FeedContract
+from gmoda_assets.lib.quality import CheckDef, expectation, strftime_regex
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _rows_where(condition: str, column: str) -> str:
+    col = _ident(column)
+    return f"SELECT _row_number, {col} FROM {{batch}} WHERE {col} IS NOT NULL AND {condition} ORDER BY _row_number"
+
+
+def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> list[CheckDef]:
+    """Checks for one drop of the feed; ``rows_delivered`` is the file's row count (None when only the
+    check specs are needed, at definition time)."""
+    checks = [
+        CheckDef(
+            "row_count_matches_file",
+            "The drop's rows in the raw table equal the data rows in the delivered file, and the table has the "
+            "contract's columns plus lineage columns.",
+            [
+                expectation("expect_table_row_count_to_equal", value=rows_delivered if rows_delivered is not None else -1),
+                expectation("expect_table_columns_to_match_set",
+                            column_set=[c.db_name for c in contract.columns] + list(LINEAGE_COLUMNS), exact_match=True),
+            ],
+            blocking=True,
+        )
+    ]
+    required = [c for c in contract.columns if c.required]
+    if required:
+        checks.append(CheckDef(
+            "required_values_present",
+            "Columns the contract marks required are filled in: " + ", ".join(c.name for c in required) + ".",
+            [expectation("expect_column_values_to_not_be_null", column=c.db_name) for c in required],
+        ))
+    id_checks = []
+    for col in contract.columns:
+        if col.source in ("nhs_number", "mother_nhs_number"):
+            id_checks.append({**expectation("unexpected_rows_expectation",
+                                            unexpected_rows_query=_rows_where(f"NOT ops.nhs_number_is_valid({_ident(col.db_name)})", col.db_name)),
+                              "about": f"{col.db_name}: NHS number (10 digits, modulus-11 check digit)"})
+        elif col.identifier == "postcode":
+            id_checks.append({**expectation("unexpected_rows_expectation",
+                                            unexpected_rows_query=_rows_where(f"NOT ops.postcode_is_valid({_ident(col.db_name)})", col.db_name)),
+                              "about": f"{col.db_name}: UK postcode shape"})
+    if id_checks:
+        checks.append(CheckDef(
+            "identifiers_well_formed",
+            "NHS numbers carry a valid modulus-11 check digit and postcodes have the UK shape (ignoring case and spaces).",
+            id_checks,
+        ))
+    date_checks = []
+    for col in contract.columns:
+        if col.type in ("date", "datetime"):
+            regex, (y, m, d) = strftime_regex(col.format)
+            c = _ident(col.db_name)
+            query = (
+                f"SELECT _row_number, {c} FROM {{batch}} CROSS JOIN LATERAL "
+                f"(SELECT regexp_match({c}, {_sql_literal(regex).replace('{', '{{').replace('}', '}}')}) AS p) AS parsed "
+                f"WHERE {c} IS NOT NULL AND (p IS NULL OR NOT ops.date_parts_are_valid(p[{y}], p[{m}], p[{d}])) "
+                f"ORDER BY _row_number"
+            )
+            date_checks.append({**expectation("unexpected_rows_expectation", unexpected_rows_query=query),
+                                "about": f"{col.db_name}: real date written as {col.format}"})
+    if date_checks:
+        checks.append(CheckDef(
+            "dates_parse",
+            "Date columns hold real calendar dates in the contract's format.",
+            date_checks,
+        ))
+    codes = [c for c in contract.columns if c.values]
+    if codes:
+        checks.append(CheckDef(
+            "codes_known",
+            "Coded columns hold only codes the contract maps: " + ", ".join(c.name for c in codes) + ".",
+            [expectation("expect_column_values_to_be_in_set", column=c.db_name, value_set=sorted(c.values)) for c in codes],
+        ))
+    return checks

@@ -1,0 +1,105 @@
+"""Feed deliveries: per feed, what partners have delivered and whether it all reconciles with raw."""
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, TableColumn, TableSchema, asset
+from psycopg import sql
+
+from gmoda_assets.ingest.loader import ensure_raw_table, raw_table_ident
+from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
+from gmoda_assets.resources import Warehouse
+
+KEY = ["ops", "feed_deliveries"]
+OVERDUE_DAYS = 35  # every feed delivers at least monthly
+
+COLUMNS = {
+    "feed_id": ("text", "<partner>.<feed>, as in the feed contract."),
+    "partner": ("text", "Partner id."),
+    "feed": ("text", "Feed name."),
+    "delivery": ("text", "snapshot or increment."),
+    "agreement": ("text", "Data-sharing agreement the feed flows under."),
+    "drops_loaded": ("bigint", "Drops loaded into raw."),
+    "drops_duplicate": ("bigint", "Drops recognised as re-deliveries of content already held (nothing loaded)."),
+    "drops_quarantined": ("bigint", "Drops rejected and moved to quarantine with their reason."),
+    "rows_delivered": ("numeric", "Data rows in every drop processed (duplicates included)."),
+    "rows_loaded": ("numeric", "Rows the ledger says were loaded into raw."),
+    "rows_quarantined": ("numeric", "Rows set aside in quarantined files."),
+    "raw_rows": ("bigint", "Rows actually in the raw table; equals rows_loaded when everything reconciles."),
+    "last_drop_at": ("timestamptz", "When the feed's latest drop was processed."),
+    "days_since_last_drop": ("integer", "Days since then; null if the feed never delivered."),
+}
+
+CHECKS = [
+    CheckDef(
+        "deliveries_reconcile",
+        "Every contracted feed is listed, and each raw table holds exactly the rows the drop ledger says were loaded.",
+        [
+            expectation("expect_table_row_count_to_equal", value=len(feed_contracts())),
+            {**expectation("unexpected_rows_expectation",
+                           unexpected_rows_query="SELECT feed_id, rows_loaded, raw_rows FROM {batch} WHERE rows_loaded <> raw_rows"),
+             "about": "raw rows = rows loaded"},
+        ],
+        blocking=True,
+    ),
+    CheckDef(
+        "feeds_delivering",
+        f"Every feed has delivered within the last {OVERDUE_DAYS} days.",
+        [{**expectation("unexpected_rows_expectation",
+                        unexpected_rows_query="SELECT feed_id, last_drop_at FROM {batch} "
+                                              f"WHERE last_drop_at IS NULL OR days_since_last_drop > {OVERDUE_DAYS}"),
+          "about": "overdue or never delivered"}],
+    ),
+]
+
+
+@asset(
+    key=KEY,
+    group_name="ops",
+    deps=[AssetKey(c.asset_key) for c in feed_contracts()],
+    kinds={"postgres"},
+    check_specs=[c.spec(KEY) for c in CHECKS],
+    metadata={
+        "dagster/table_name": "ops.feed_deliveries",
+        "dagster/column_schema": TableSchema(columns=[TableColumn(n, t, description=d) for n, (t, d) in COLUMNS.items()]),
+    },
+)
+def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    """Per partner feed: drops loaded, re-delivered and quarantined, rows delivered, loaded and set aside, rows
+    actually held in raw, and days since the last drop. The platform team's view of who has sent what; its
+    checks fail when raw and the drop ledger disagree, and warn when a feed is overdue."""
+    contracts = feed_contracts()
+    with warehouse.connect(autocommit=True) as conn, conn.transaction():
+        for contract in contracts:
+            ensure_raw_table(conn, contract)
+        feeds = sql.SQL(", ").join(
+            sql.SQL("({}, {}, {}, {}, {}, (SELECT count(*) FROM {}))").format(
+                *map(sql.Literal, (c.feed_id, c.partner, c.feed, c.delivery, c.agreement)), raw_table_ident(c))
+            for c in contracts
+        )
+        conn.execute("DROP TABLE IF EXISTS ops.feed_deliveries")
+        conn.execute(sql.SQL("""
+            CREATE TABLE ops.feed_deliveries AS
+            WITH feeds (feed_id, partner, feed, delivery, agreement, raw_rows) AS (VALUES {})
+            SELECT f.feed_id, f.partner, f.feed, f.delivery, f.agreement,
+                   count(d.drop_id) FILTER (WHERE d.status = 'loaded') AS drops_loaded,
+                   count(d.drop_id) FILTER (WHERE d.status = 'duplicate') AS drops_duplicate,
+                   count(d.drop_id) FILTER (WHERE d.status = 'quarantined') AS drops_quarantined,
+                   coalesce(sum(d.rows_delivered), 0) AS rows_delivered,
+                   coalesce(sum(d.rows_loaded), 0) AS rows_loaded,
+                   coalesce(sum(d.rows_quarantined), 0) AS rows_quarantined,
+                   f.raw_rows,
+                   max(d.processed_at) AS last_drop_at,
+                   (current_date - max(d.processed_at)::date) AS days_since_last_drop
+            FROM feeds f LEFT JOIN ops.drops d ON d.feed_id = f.feed_id
+            GROUP BY f.feed_id, f.partner, f.feed, f.delivery, f.agreement, f.raw_rows
+            ORDER BY f.feed_id
+        """).format(feeds))
+        conn.execute("COMMENT ON TABLE ops.feed_deliveries IS 'Per partner feed: drops and rows delivered, loaded and quarantined, reconciled with raw.'")
+        for name, (_, text) in COLUMNS.items():
+            conn.execute(sql.SQL("COMMENT ON COLUMN ops.feed_deliveries.{} IS {}").format(sql.Identifier(name), sql.Literal(text)))
+        totals = conn.execute("SELECT count(*), sum(drops_loaded), sum(drops_quarantined), sum(raw_rows) FROM ops.feed_deliveries").fetchone()
+    results = validate_in_postgres(warehouse.sqlalchemy_url, "SELECT * FROM ops.feed_deliveries", CHECKS, KEY)
+    return MaterializeResult(
+        metadata={"dagster/row_count": totals[0], "drops_loaded": int(totals[1] or 0),
+                  "drops_quarantined": int(totals[2] or 0), "raw_rows": int(totals[3] or 0)},
+        check_results=results,
+    )

@@ -1,0 +1,42 @@
+"""Setting a rejected file aside: moved out of the landing zone beside its reason, and recorded in the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+
+from gmoda_assets.ingest.drops import parse_drop_id
+from gmoda_assets.ingest.loader import count_data_lines, describe_rejection, record_quarantine
+from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets.resources.landing_zone import LandingZone
+
+
+def unrecognised_reason(drop_id: str, partner: str, file_name: str) -> dict:
+    patterns = [c.file_name for c in feed_contracts() if c.partner == partner]
+    return {
+        "drop_id": drop_id,
+        "file": file_name,
+        "problem": f"file name matches no feed contract of partner '{partner}' (unknown feed)",
+        "expected": patterns or f"no feeds are contracted from partner '{partner}'",
+        "found": file_name,
+    }
+
+
+def quarantine_drop(conn, landing_zone: LandingZone, partner: str, drop_id: str, reason: dict,
+                    run_id: str | None = None) -> dict:
+    """Move the drop's file to quarantine with ``reason`` (completed with the row counts and where it went),
+    record it in ``ops.drops``, and return the completed reason."""
+    feed_id, file_name, _ = parse_drop_id(drop_id)
+    digest, size = hashlib.sha256(), 0
+    for chunk in landing_zone.iter_chunks(partner, file_name):
+        digest.update(chunk)
+        size += len(chunk)
+    rows = count_data_lines(landing_zone, partner, file_name)
+    reason = {**reason, "partner": partner, "feed_id": feed_id, "rows_delivered": rows, "rows_quarantined": rows,
+              "rows_loaded": 0, "message": describe_rejection(reason)}
+    location = landing_zone.quarantine(partner, file_name, drop_id, reason)
+    reason["quarantine_path"] = location
+    known_feed = feed_id if any(c.feed_id == feed_id for c in feed_contracts()) else None
+    with conn.transaction():
+        record_quarantine(conn, drop_id, partner, known_feed, file_name, digest.hexdigest(), size, rows, reason,
+                          location, run_id)
+    return reason

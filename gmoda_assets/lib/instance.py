@@ -1,0 +1,32 @@
+"""The Dagster instance: DAGSTER_HOME under $GMODA_HOME, storage in the warehouse server's `dagster` database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gmoda_assets.lib import database, settings
+
+
+def prepare_dagster_environment() -> Path:
+    """Point DAGSTER_HOME at ``$GMODA_HOME/dagster`` (holding a link to the project's dagster.yaml) and set the
+    storage URL that dagster.yaml reads; return DAGSTER_HOME. Starts the embedded database if it is in use."""
+    home = settings.home_dir() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "dagster.yaml"
+    target = settings.project_dir() / "dagster.yaml"
+    if not link.is_symlink() or link.resolve() != target.resolve():
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    if not os.environ.get("GMODA_DAGSTER_PG_URL"):
+        os.environ["GMODA_DAGSTER_PG_URL"] = database.sqlalchemy_url(database.dagster_url())
+    return home
+
+
+def get_instance():
+    """The platform's Dagster instance (runs are recorded in PostgreSQL)."""
+    from dagster import DagsterInstance
+
+    prepare_dagster_environment()
+    return DagsterInstance.get()

@@ -1,0 +1,35 @@
+"""Where the platform keeps its files, from environment variables with defaults under the project folder.
+
+GMODA_HOME           platform state: embedded database, landing zone, quarantine (default: <project>/.gmoda)
+GMODA_LANDING_DIR    partner file drops, one folder per partner (default: $GMODA_HOME/landing)
+GMODA_QUARANTINE_DIR rejected files and their reasons (default: $GMODA_HOME/quarantine)
+GMODA_DATABASE_URL   an existing PostgreSQL server to use instead of the embedded one
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def project_dir() -> Path:
+    """The source checkout the package runs from (it holds dagster.yaml and sql/)."""
+    return Path(os.environ.get("GMODA_PROJECT_DIR", PACKAGE_DIR.parent)).resolve()
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("GMODA_HOME", project_dir() / ".gmoda")).resolve()
+
+
+def landing_dir() -> Path:
+    return Path(os.environ.get("GMODA_LANDING_DIR", home_dir() / "landing")).resolve()
+
+
+def quarantine_dir() -> Path:
+    return Path(os.environ.get("GMODA_QUARANTINE_DIR", home_dir() / "quarantine")).resolve()
+
+
+def sql_dir() -> Path:
+    return project_dir() / "sql"

@@ -1,0 +1,55 @@
+"""The short report printed after a run: assets materialised, checks, rows per table, files quarantined."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from gmoda_assets.lib import settings
+
+LAYERS = ("raw", "staging", "conformed", "linked", "synthetic", "model", "signposting", "mart", "ops")
+
+
+def table_rows(conn) -> list[tuple[str, int]]:
+    """Exact row counts of every table in the warehouse layers."""
+    from psycopg import sql
+
+    tables = conn.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "AND table_schema = ANY(%s) ORDER BY array_position(%s, table_schema::text), table_name",
+        (list(LAYERS), list(LAYERS)),
+    ).fetchall()
+    return [
+        (f"{schema}.{name}", conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))).fetchone()[0])
+        for schema, name in tables
+    ]
+
+
+def print_summary(url: str, tallies: list) -> None:
+    import psycopg
+
+    print("\n=== GM ODA run summary ===")
+    if tallies:
+        runs = sum(t.runs for t in tallies)
+        failed_runs = sum(t.runs_failed for t in tallies)
+        materialised = sum(t.materialisations for t in tallies)
+        passed = sum(t.checks_passed for t in tallies)
+        failed = [c for t in tallies for c in t.checks_failed]
+        print(f"Dagster runs: {runs} ({failed_runs} failed)")
+        print(f"Assets materialised: {materialised}")
+        print(f"Checks: {passed} passed, {len(failed)} failed")
+        for check, n in sorted(Counter(c.split(" ", 1)[1] for c in failed).items()):
+            print(f"  {n:4d} x {check}")
+    with psycopg.connect(url) as conn:
+        print("Rows per table:")
+        for table, rows in table_rows(conn):
+            print(f"  {table:<48} {rows:>10,}")
+        ledger = conn.execute(
+            "SELECT status, count(*), coalesce(sum(rows_delivered), 0) FROM ops.drops GROUP BY status ORDER BY status"
+        ).fetchall()
+        print("Drops: " + (", ".join(f"{n} {status} ({rows:,} rows)" for status, n, rows in ledger) or "none yet"))
+        quarantined = conn.execute(
+            "SELECT partner, file_name, reason->>'message' FROM ops.drops WHERE status = 'quarantined' ORDER BY processed_at"
+        ).fetchall()
+    print(f"Files quarantined: {len(quarantined)} (in {settings.quarantine_dir()}, each beside <file>.reason.json)")
+    for partner, file_name, message in quarantined:
+        print(f"  {partner}/{file_name}: {message}")

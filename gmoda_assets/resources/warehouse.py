@@ -1,0 +1,31 @@
+"""The warehouse resource: connections to the PostgreSQL database that holds every layer."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+from gmoda_assets.lib import database
+
+
+class Warehouse(ConfigurableResource):
+    """The GM ODA warehouse. ``url`` is a libpq URL; left empty it is ``GMODA_DATABASE_URL`` or, with that unset,
+    the embedded server (started on first use)."""
+
+    url: str = ""
+    _dsn: str | None = PrivateAttr(default=None)
+
+    @property
+    def dsn(self) -> str:
+        if self._dsn is None:
+            self._dsn = database.libpq_url(self.url) if self.url else database.warehouse_url()
+        return self._dsn
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return database.sqlalchemy_url(self.dsn)
+
+    def connect(self, **kwargs):
+        import psycopg
+
+        return psycopg.connect(self.dsn, **kwargs)

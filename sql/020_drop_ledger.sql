@@ -1,0 +1,34 @@
+-- The drop ledger: one row per partner file the platform has processed, loaded or quarantined.
+-- It is how a re-delivered file is recognised (same feed, same content hash) and how every drop
+-- reconciles: rows_delivered = rows_loaded + rows_quarantined (+ rows already held, for a duplicate).
+CREATE TABLE IF NOT EXISTS ops.drops (
+    drop_id           text PRIMARY KEY,
+    partner           text NOT NULL,
+    feed_id           text,
+    file_name         text NOT NULL,
+    content_hash      text NOT NULL,
+    size_bytes        bigint NOT NULL,
+    status            text NOT NULL CHECK (status IN ('loaded', 'duplicate', 'quarantined')),
+    rows_delivered    bigint NOT NULL,
+    rows_loaded       bigint NOT NULL,
+    rows_quarantined  bigint NOT NULL,
+    duplicate_of      text REFERENCES ops.drops (drop_id),
+    reason            jsonb,
+    quarantine_path   text,
+    dagster_run_id    text,
+    processed_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (status = 'duplicate' OR rows_delivered = rows_loaded + rows_quarantined)
+);
+CREATE INDEX IF NOT EXISTS drops_feed_hash ON ops.drops (feed_id, content_hash);
+
+COMMENT ON TABLE ops.drops IS 'One row per partner file processed: loaded into raw, recognised as a re-delivery, or quarantined with its reason.';
+COMMENT ON COLUMN ops.drops.drop_id IS 'Partition key of the drop in Dagster: <partner>.<feed>/<file name>@<first 12 hex of sha256>.';
+COMMENT ON COLUMN ops.drops.feed_id IS '<partner>.<feed> of the contract the file matched; null when it matched none.';
+COMMENT ON COLUMN ops.drops.content_hash IS 'SHA-256 of the file bytes as delivered.';
+COMMENT ON COLUMN ops.drops.status IS 'loaded, duplicate (same content as an earlier drop of the feed: nothing loaded) or quarantined.';
+COMMENT ON COLUMN ops.drops.rows_delivered IS 'Data rows in the file (lines after the header for a quarantined file).';
+COMMENT ON COLUMN ops.drops.rows_loaded IS 'Rows appended to the raw table by this drop.';
+COMMENT ON COLUMN ops.drops.rows_quarantined IS 'Rows set aside with the file in quarantine.';
+COMMENT ON COLUMN ops.drops.duplicate_of IS 'For a duplicate: the drop that first delivered this content.';
+COMMENT ON COLUMN ops.drops.reason IS 'Why the file was quarantined: drop, file, row, line, column, expected, found.';
+COMMENT ON COLUMN ops.drops.quarantine_path IS 'Where the quarantined file and its reason file now are.';
