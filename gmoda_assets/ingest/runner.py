@@ -51,9 +51,15 @@ class IngestReport:
     already_held: list[str] = field(default_factory=list)
 
 
-def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] | None = None) -> IngestReport:
+def _quiet(run_config: dict | None, log_level: str) -> dict:
+    return {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+
+
+def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] | None = None,
+                        log_level: str = "CRITICAL") -> IngestReport:
     """Register every new file in the landing zone as a drop and run its load (or quarantine) in process,
-    recorded in ``instance`` like a sensor-launched run."""
+    recorded in ``instance`` like a sensor-launched run. Console logging is quiet by default: the report
+    carries each failure's message, and the full event log is in the instance."""
     report = IngestReport()
     for partner in only_partners or list(partners()):
         known = [k for k in instance.get_dynamic_partitions(drops_partitions.name) if k.startswith(f"{partner}.")]
@@ -69,7 +75,7 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
                 instance=instance,
                 partition_key=request.partition_key,
                 asset_selection=request.asset_selection,
-                run_config=request.run_config,
+                run_config=_quiet(request.run_config, log_level),
                 tags=request.tags,
                 raise_on_error=False,
             )
@@ -77,8 +83,9 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
     return report
 
 
-def refresh(instance, defs) -> RunTally:
+def refresh(instance, defs, log_level: str = "CRITICAL") -> RunTally:
     """Run the nightly_refresh job now, in process."""
     tally = RunTally()
-    tally.add(defs.resolve_job_def("nightly_refresh").execute_in_process(instance=instance, raise_on_error=False))
+    job = defs.resolve_job_def("nightly_refresh")
+    tally.add(job.execute_in_process(instance=instance, run_config=_quiet(None, log_level), raise_on_error=False))
     return tally

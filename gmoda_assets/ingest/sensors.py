@@ -28,6 +28,9 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
         cached = json.loads(context.cursor) if context.cursor else {}
         known = [k for k in context.instance.get_dynamic_partitions(drops_partitions.name) if k.startswith(f"{partner}.")]
         scan = scan_partner(landing_zone, partner, known, cached)
+        # A file that matches no contract is requested once per version (it has no partition to remember it by).
+        unchanged = {name for name, (version, _) in cached.items() if scan.hashes.get(name, [None])[0] == version}
+        scan.new = [d for d in scan.new if d.recognised or d.file_name not in unchanged]
         for drop, earlier in scan.already_held:
             if drop.file_name not in cached:  # say it once, when the file first appears
                 context.log.info(f"{drop.file_name}: same content as drop {earlier}; not loaded again.")

@@ -59,9 +59,7 @@ def sqlalchemy_url(url: str) -> str:
 def warehouse_url() -> str:
     """libpq URL of the warehouse database; starts the embedded server and creates the database if needed."""
     configured = os.environ.get("GMODA_DATABASE_URL")
-    if configured:
-        return libpq_url(configured)
-    url = _embedded_server().get_uri(WAREHOUSE_DB)
+    url = libpq_url(configured) if configured else _embedded_server().get_uri(WAREHOUSE_DB)
     ensure_database(url)
     return url
 
@@ -79,6 +77,12 @@ def ensure_database(url: str) -> None:
     import psycopg
     from psycopg import sql
 
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
     database = urlsplit(url).path.lstrip("/")
     with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()

@@ -1,0 +1,34 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from gmoda_assets.lib.contracts import FeedContract, match_file
+
+
+def copy_drops(source: Path, landing: Path, partners: list[str] | None = None) -> list[Path]:
+    """Copy simulated drops into the landing zone as a partner would deliver them."""
+    copied = []
+    for path in sorted(source.glob("*/*")):
+        if partners is None or path.parent.name in partners:
+            target = landing / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            copied.append(target)
+    return copied
+
+
+def contract_of(path: Path) -> FeedContract:
+    contract = match_file(path.parent.name, path.name)
+    assert contract is not None, f"{path} matches no contract"
+    return contract
+
+
+def file_rows(path: Path) -> int:
+    """Data rows in a delivered file, counted independently of the loader with Python's csv module."""
+    contract = contract_of(path)
+    with path.open(encoding=contract.encoding, newline="") as handle:
+        return sum(1 for _ in csv.reader(handle, delimiter=contract.delimiter, quotechar=contract.quote)) - 1

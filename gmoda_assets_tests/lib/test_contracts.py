@@ -1,0 +1,52 @@
+"""Feed contracts: every contract is consistent, and a broken one fails with a message naming the file."""
+
+from datetime import date
+
+import pytest
+
+from gmoda_assets.lib import contracts
+from gmoda_assets.lib.contracts import ContractError, db_identifier, feed_contracts, load_contract, match_file
+
+
+def test_every_partner_feed_has_a_consistent_contract():
+    found = {c.feed_id for c in feed_contracts()}
+    councils = [p for p, v in contracts.partners().items() if v["kind"] == "council"]
+    expected = {f"{p}.{f}" for p in councils for f in ("eyfsp", "funded_early_education", "social_care")}
+    expected |= {"nhs.births", "nhs.hv_reviews", "gmp.incidents", "stockport_homes.tenancies"}
+    assert found == expected
+    assert {c.delivery for c in feed_contracts()} == {"snapshot", "increment"}
+    assert len({c.system for c in feed_contracts() if c.kind == "eyfsp"}) > 1, "councils use different systems"
+    for c in feed_contracts():
+        assert c.agreement in contracts.agreements()
+        name = c.render_file_name(date(2025, 10, 1))
+        assert match_file(c.partner, name) == c, name
+        assert [col for col in c.columns if col.identifier], f"{c.feed_id} has no identifier columns"
+
+
+def test_file_names_match_only_their_own_feed():
+    assert match_file("stockport", "Stockport EYFSP October 2025.csv").feed_id == "stockport.eyfsp"
+    assert match_file("stockport", "Stockport EYFSP.csv") is None
+    assert match_file("wigan", "Stockport EYFSP October 2025.csv") is None
+
+
+def test_delivered_names_become_sql_identifiers():
+    assert db_identifier("Date of Birth") == "date_of_birth"
+    assert db_identifier("NHSNumber") == "nhs_number"
+    assert db_identifier("ASQ_GrossMotor") == "asq_gross_motor"
+    assert db_identifier("2YO").startswith("c_2")  # identifiers cannot start with a digit
+
+
+def test_broken_contract_is_reported_with_its_file(tmp_path, monkeypatch):
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    bad = feeds / "bolton.eyfsp.yaml"
+    bad.write_text("partner: bolton\nfeed: eyfsp\nsystem: eyfsp_capita_one\nagreement: NO-SUCH-DSA\nfile_name: x_{date:%Y}.csv\n")
+    with pytest.raises(ContractError, match=r"bolton.eyfsp.yaml: agreement 'NO-SUCH-DSA'"):
+        load_contract(bad)
+    bad.write_text("partner: bolton\nfeed: eyfsp\nsystem: no_such_system\nagreement: GMODA-DSA-001\nfile_name: x.csv\n")
+    with pytest.raises(ContractError, match="system 'no_such_system' has no file"):
+        load_contract(bad)
+    wrong_name = feeds / "bury.eyfsp.yaml"
+    wrong_name.write_text("partner: bolton\nfeed: eyfsp\nsystem: eyfsp_capita_one\nagreement: GMODA-DSA-001\nfile_name: x.csv\n")
+    with pytest.raises(ContractError, match="must be named bolton.eyfsp.yaml"):
+        load_contract(wrong_name)

@@ -1,0 +1,116 @@
+"""Warehouse set-up: idempotent schemas, roles and functions, on the embedded server and on a real
+PostgreSQL 15 server reached through GMODA_DATABASE_URL."""
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from gmoda_assets.lib import database
+
+CATALOG = """
+SELECT 'schema', nspname, '' FROM pg_namespace WHERE nspname NOT LIKE 'pg_%' AND nspname <> 'information_schema'
+UNION ALL SELECT 'column', table_schema || '.' || table_name || '.' || column_name, data_type || coalesce(column_default, '')
+  FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+UNION ALL SELECT 'function', p.oid::regprocedure::text, md5(p.prosrc) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'ops'
+UNION ALL SELECT 'role', rolname, rolcanlogin::text FROM pg_roles WHERE rolname LIKE 'gmoda_%'
+UNION ALL SELECT 'grant', grantee || ' ' || table_schema || '.' || table_name, privilege_type
+  FROM information_schema.role_table_grants WHERE grantee LIKE 'gmoda_%'
+UNION ALL SELECT 'schema grant', n.nspname, coalesce(array_to_string(n.nspacl, ','), '') FROM pg_namespace n WHERE n.nspname NOT LIKE 'pg_%'
+UNION ALL SELECT 'comment', c.oid::regclass::text, obj_description(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('raw', 'ops')
+ORDER BY 1, 2, 3
+"""
+
+
+def catalog(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(CATALOG).fetchall()
+
+
+def test_schema_setup_is_idempotent(warehouse_url):
+    from gmoda_assets.cli import _setup_warehouse
+
+    before = catalog(warehouse_url)
+    _setup_warehouse()
+    _setup_warehouse()
+    assert catalog(warehouse_url) == before
+    schemas = {name for kind, name, _ in before if kind == "schema"}
+    assert {"raw", "staging", "conformed", "linked", "synthetic", "model", "signposting", "mart", "ops"} <= schemas
+    roles = {name for kind, name, _ in before if kind == "role"}
+    assert roles == {"gmoda_loader", "gmoda_transformer", "gmoda_analyst"}
+
+
+def test_check_functions_in_sql(warehouse_url):
+    with psycopg.connect(warehouse_url) as conn:
+        row = conn.execute(
+            "SELECT ops.nhs_number_is_valid('943 476 5919'), ops.nhs_number_is_valid('9434765918'), "
+            "ops.nhs_number_is_valid('943476591'), ops.postcode_is_valid('sk41ab'), ops.postcode_is_valid('SK4 1AB9'), "
+            "ops.date_parts_are_valid('2019', '02', '29'), ops.date_parts_are_valid('2020', 'Feb', '29'), "
+            "ops.date_parts_are_valid('2019', '13', '01')"
+        ).fetchone()
+    assert row == (True, False, False, True, False, False, True, False)
+
+
+def test_analyst_role_cannot_read_raw(warehouse_url):
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS test_analyst")
+        conn.execute("CREATE ROLE test_analyst LOGIN IN ROLE gmoda_analyst")
+        try:
+            conn.execute("SET ROLE test_analyst")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT count(*) FROM raw.nhs__births")
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute("DROP ROLE test_analyst")
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture
+def debian_postgres():
+    """A throwaway cluster of the machine's own PostgreSQL (not the embedded one), on a Unix socket."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("no system PostgreSQL under /usr/lib/postgresql (.ci/run installs it)")
+    root = Path(tempfile.mkdtemp(prefix="gmoda-pg15-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    subprocess.run(as_user + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
+                              "-o", f"-k {sock} -h ''", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@/gmoda_ext?host={sock}"
+    finally:
+        subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_external_server_via_database_url(debian_postgres, monkeypatch):
+    from gmoda_assets.cli import _setup_warehouse
+
+    monkeypatch.setenv("GMODA_DATABASE_URL", debian_postgres)
+    assert not database.is_embedded()
+    url = _setup_warehouse()
+    assert url == debian_postgres
+    first = catalog(url)
+    _setup_warehouse()
+    assert catalog(url) == first
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version_num").fetchone()[0]
+        assert not conn.execute("SELECT count(*) FROM raw.nhs__births").fetchone()[0]
+    assert int(version) < 160000  # the system server, not the embedded PostgreSQL 16
+    assert database.dagster_url().endswith("/dagster?host=" + debian_postgres.split("host=")[1])
+    assert database.server_status().running
