@@ -135,7 +135,8 @@ def cmd_ui(args) -> int:
     _setup_warehouse()
     prepare_dagster_environment()
     os.chdir(settings.project_dir())
-    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    dagster = Path(sys.executable).with_name("dagster")  # beside this Python, whether or not the venv is on PATH
+    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
     os.execvp(command[0], command)
 

@@ -14,6 +14,8 @@ $$;
 GRANT USAGE, CREATE ON SCHEMA raw, ops TO gmoda_loader;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA raw, ops TO gmoda_loader;
 ALTER DEFAULT PRIVILEGES IN SCHEMA raw, ops GRANT SELECT, INSERT ON TABLES TO gmoda_loader;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw TO gmoda_loader;  -- raw row numbers
+ALTER DEFAULT PRIVILEGES IN SCHEMA raw GRANT USAGE ON SEQUENCES TO gmoda_loader;
 
 GRANT USAGE ON SCHEMA raw, ops TO gmoda_transformer;
 GRANT SELECT ON ALL TABLES IN SCHEMA raw, ops TO gmoda_transformer;

@@ -90,13 +90,20 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
     if not missing:
         return
     if not existing:
+        # Lineage values come from settings the loader makes for its transaction, and the row number from a
+        # sequence only that feed's (serialised) loads draw on, so COPY can write straight into the table.
+        sequence = sql.Identifier("raw", f"{contract.raw_table}__row_seq")
+        conn.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(sequence))
         cols = [sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns]
         conn.execute(
             sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} ({}, _drop_id text NOT NULL, _file_name text NOT NULL, "
-                "_content_hash text NOT NULL, _row_number integer NOT NULL, "
+                "CREATE TABLE IF NOT EXISTS {} ({}, "
+                "_drop_id text NOT NULL DEFAULT current_setting('gmoda.drop_id'), "
+                "_file_name text NOT NULL DEFAULT current_setting('gmoda.file_name'), "
+                "_content_hash text NOT NULL DEFAULT current_setting('gmoda.content_hash'), "
+                "_row_number integer NOT NULL DEFAULT nextval({}) - current_setting('gmoda.row_base')::bigint, "
                 "_loaded_at timestamptz NOT NULL DEFAULT now())"
-            ).format(table, sql.SQL(", ").join(cols))
+            ).format(table, sql.SQL(", ").join(cols), sql.Literal(f"raw.{contract.raw_table}__row_seq"))
         )
         conn.execute(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (_drop_id)").format(
@@ -245,13 +252,16 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
             return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "duplicate", earlier[1], 0,
                                duplicate_of=earlier[0], seconds=time.perf_counter() - started)
         ensure_raw_table(conn, contract)
-        column_defs = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns)
+        base = conn.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))).fetchone()[0]
         conn.execute(
-            sql.SQL("CREATE TEMP TABLE _drop (_row_number integer GENERATED ALWAYS AS IDENTITY, {}) ON COMMIT DROP").format(column_defs)
+            "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.file_name', %s, true), "
+            "set_config('gmoda.content_hash', %s, true), set_config('gmoda.row_base', %s, true)",
+            (drop_id, file_name, content_hash, str(base)),
         )
         copy_sql = sql.SQL(
-            "COPY _drop ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"
+            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"
         ).format(
+            raw_table_ident(contract),
             sql.SQL(", ").join(map(sql.Identifier, file_columns)),
             sql.Literal(contract.delimiter),
             sql.Literal(contract.quote),
@@ -266,14 +276,6 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
         except (errors.BadCopyFileFormat, errors.CharacterNotInRepertoire, errors.UntranslatableCharacter,
                 errors.InvalidTextRepresentation) as exc:
             raise DropRejected(_copy_rejection(exc, contract, drop_id, file_name, file_columns)) from exc
-        names = sql.SQL(", ").join(sql.Identifier(c.db_name) for c in contract.columns)
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} ({}, _drop_id, _file_name, _content_hash, _row_number) "
-                "SELECT {}, %s, %s, %s, _row_number FROM _drop"
-            ).format(raw_table_ident(contract), names, names),
-            (drop_id, file_name, content_hash),
-        )
         _record(conn, drop_id, contract, file_name, content_hash, size, "loaded", rows, rows, 0, run_id=run_id)
     return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "loaded", rows, rows,
                        seconds=time.perf_counter() - started)

@@ -29,13 +29,17 @@ def is_embedded() -> bool:
     return not os.environ.get("GMODA_DATABASE_URL")
 
 
-def _embedded_server():
+def _pgserver():
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-        import pgserver  # starts postgres only when it is not already running on this pgdata
+        import pgserver
+    return pgserver
 
+
+def _embedded_server():
+    """The embedded server, started only if it is not already running on this pgdata."""
     pgdata_dir().parent.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(pgdata_dir(), cleanup_mode=None)
+    return _pgserver().get_server(pgdata_dir(), cleanup_mode=None)
 
 
 def _with_database(url: str, database: str) -> str:
@@ -122,6 +126,7 @@ def server_status() -> ServerStatus:
             return ServerStatus(False, True, f"server {version}")
         except psycopg.OperationalError as exc:
             return ServerStatus(False, False, str(exc).strip())
+    _pgserver()
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pgdata_dir()) if pgdata_dir().exists() else None
@@ -132,6 +137,7 @@ def server_status() -> ServerStatus:
 
 def stop_embedded() -> bool:
     """Stop the embedded server; returns False if it was not running."""
+    _pgserver()
     from pgserver._commands import pg_ctl
 
     if not server_status().running:

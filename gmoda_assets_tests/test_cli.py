@@ -1,0 +1,34 @@
+"""The main job end to end, as `make run` runs it: simulate, ingest, refresh, summarise; and again."""
+
+import psycopg
+
+from gmoda_assets.cli import main
+from gmoda_assets.lib.summary import table_rows
+
+
+def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
+    assert main(["run", "--months", "2", "--seed", "3"]) == 0
+    first_out = capsys.readouterr().out
+    with psycopg.connect(warehouse_url) as conn:
+        first = table_rows(conn)
+        drops = conn.execute("SELECT count(*) FROM ops.drops").fetchone()[0]
+    assert sum(n for t, n in first if t.startswith("raw.")) > 1000
+    assert dict(first)["ops.feed_deliveries"] == 34
+    for line in ("Assets materialised:", "Checks:", "Rows per table:", "Files quarantined:"):
+        assert line in first_out
+
+    assert main(["run", "--months", "2", "--seed", "3"]) == 0
+    second_out = capsys.readouterr().out
+    with psycopg.connect(warehouse_url) as conn:
+        assert table_rows(conn) == first
+        assert conn.execute("SELECT count(*) FROM ops.drops").fetchone()[0] == drops
+    assert "0 new drops run" in second_out
+
+
+def test_db_commands(warehouse_url, capsys):
+    assert main(["db", "status"]) == 0
+    assert "embedded PostgreSQL: running" in capsys.readouterr().out
+    assert main(["db", "url"]) == 0
+    assert capsys.readouterr().out.strip() == warehouse_url
+    assert main(["db", "url", "--dagster"]) == 0
+    assert capsys.readouterr().out.strip().startswith("postgresql+psycopg2://")
