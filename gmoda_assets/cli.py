@@ -65,11 +65,6 @@ def cmd_simulate(args) -> int:
 
 
 def _definitions():
-    import warnings
-
-    from dagster import BetaWarning
-
-    warnings.filterwarnings("ignore", category=BetaWarning)  # raised by Dagster's own sensor decorator
     from gmoda_assets.definitions import defs
 
     return defs

@@ -1,12 +1,13 @@
-"""The nightly refresh: everything downstream of raw, rebuilt at 02:00 UK time."""
+"""The nightly refresh: every layer above raw, rebuilt at 02:00 UK time."""
 
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 
-# Raw is loaded drop by drop as partners deliver; every later layer is rebuilt from it each night.
+# Raw is loaded drop by drop as partners deliver; everything else (the layers built from raw and the
+# reference tables they use) is rebuilt from it each night.
 nightly_refresh_job = define_asset_job(
     "nightly_refresh",
-    selection=AssetSelection.groups("raw").downstream(include_self=False),
-    description="Rebuild every asset downstream of raw from what raw holds now.",
+    selection=AssetSelection.all() - AssetSelection.groups("raw"),
+    description="Rebuild every asset above raw, and the reference tables they use, from what raw holds now.",
 )
 
 nightly_refresh_schedule = ScheduleDefinition(

@@ -95,8 +95,17 @@ class FeedContract:
 
     @property
     def _file_pattern(self) -> re.Pattern:
-        parts = _PLACEHOLDER.split(self.file_name)
-        return re.compile(".+?".join(re.escape(p) for p in parts))
+        literal = _PLACEHOLDER.split(self.file_name)
+        dates = [_date_regex(m.group(0)[1:-1].split(":", 1)[1]) for m in _PLACEHOLDER.finditer(self.file_name)]
+        return re.compile("".join(re.escape(part) + (dates[i] if i < len(dates) else "") for i, part in enumerate(literal)))
+
+
+_DATE_DIRECTIVES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%B": "[A-Z][a-z]+", "%b": "[A-Z][a-z]{2}"}
+
+
+def _date_regex(fmt: str) -> str:
+    """A regex for the text strftime ``fmt`` writes in a file name (only the directives file names use)."""
+    return "".join(_DATE_DIRECTIVES.get(t, re.escape(t)) for t in re.split(r"(%[A-Za-z])", fmt) if t)
 
 
 def db_identifier(name: str) -> str:
@@ -199,6 +208,9 @@ def load_contract(path: Path) -> FeedContract:
                 identifier=kind_fields[source].get("identifier"),
             )
         )
+    missing_key = [f for f in kinds()[kind].get("key", []) if f not in {c.source for c in columns}]
+    if missing_key:
+        raise ContractError(f"{system_path}: no column delivers record key field(s) {missing_key} of kind '{kind}'")
     db_names = [c.db_name for c in columns]
     if len(set(db_names)) != len(db_names):
         raise ContractError(f"{system_path}: two columns map to the same raw column name: {db_names}")

@@ -134,6 +134,6 @@ def validate_in_postgres(sqlalchemy_url: str, query: str, checks: list[CheckDef]
 def _failure_table(failing: list[dict]) -> str:
     lines = ["| about | expectation | failing rows | sample |", "|---|---|---|---|"]
     for d in failing:
-        sample = "; ".join(d.get("sample") or []) or f"observed {d.get('observed')}, expected {d.get('expected')}"
+        sample = d.get("error") or "; ".join(d.get("sample") or []) or f"observed {d.get('observed')}, expected {d.get('expected')}"
         lines.append(f"| {d['about']} | {d['expectation']} | {d.get('failing_rows', '')} | {sample.replace('|', '/')} |")
     return "\n".join(lines)

@@ -7,7 +7,9 @@ truth into a separate folder. Same arguments, same bytes.
 
 Modules: ``population`` (families, births, moves), ``development`` (latent development, SEN, ASQ-3, GLD model
 and calibration), ``health``, ``education``, ``social_care``, ``police``, ``housing`` (each service's records),
-``world`` (all of it), ``render`` (files per contract and round), ``errors`` (data-quality faults), ``truth``.
+``world`` (all of it), ``records`` (canonical record versions), ``render`` (files per contract and round, and
+the delivery conventions), ``errors`` (data-quality faults and their rates), ``truth`` (ground-truth files);
+helpers ``names``, ``identifiers``, ``places``, ``timeline``.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def _allocate(rng: np.random.Generator, wards: pd.DataFrame, count: int) -> np.n
 class Facilities:
     """Schools, early-years settings and GP practices of every council, each placed in a ward."""
 
-    def __init__(self, rng: np.random.Generator, assessed_per_year: dict[str, float]):
+    def __init__(self, rng: np.random.Generator, assessed_per_year: dict[str, float]) -> None:
         lsoas = geography.lsoas()
         wards = lsoas.groupby(["lad19cd", "ward17cd"], as_index=False).agg(
             children=("children_0_15_mid2015", "sum"), residents=("population_mid2015", "sum"))

@@ -122,7 +122,8 @@ def _categorical(rng: np.random.Generator, group: np.ndarray, probs: np.ndarray)
     return (rng.random(len(group))[:, None] > cdf[group]).sum(axis=1)
 
 
-def _pick_lsoa(rng: np.random.Generator, lsoas: pd.DataFrame, council: np.ndarray, near_decile: np.ndarray | None):
+def _pick_lsoa(rng: np.random.Generator, lsoas: pd.DataFrame, council: np.ndarray,
+               near_decile: np.ndarray | None) -> np.ndarray:
     """An LSOA in each council, in proportion to its children, favouring deciles near ``near_decile``."""
     councils = lsoas.lad19cd.to_numpy()
     out = np.empty(len(council), dtype=np.int64)

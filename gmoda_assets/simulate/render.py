@@ -5,6 +5,11 @@ first day of month M+1 (its date names the file). The rounds are the ``months`` 
 An increment feed's first round is a backfill of every record current at its month end; later rounds hold the
 record versions that began in their month, and an increment with nothing new is not sent. A snapshot holds
 every record version current at its month end, so an unchanged snapshot is byte-identical to the last one.
+Rows are sorted by record key; data rows are numbered from 1 after the header.
+
+Delivery faults: a *late* increment keeps its own file name (its due date) but arrives with the next round
+(manifest ``delivery_date`` is that round's date); a *duplicate delivery* is a file re-sent unchanged a week
+later under that date's file name (only where the name differs and the date is not after ``as_of``).
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def test_redelivery_is_not_loaded_twice_but_changed_content_is(platform, instanc
 
     # Same file again, and the same content under a later date's name: nothing new is loaded.
     again = ingest_landing_zone(instance, defs, platform, ["stockport_homes"])
-    shutil.copyfile(path, path.with_name(path.name.replace(".csv", "_resend.csv").replace("SH_Tenancy_Members_", "SH_Tenancy_Members_2")))
+    shutil.copyfile(path, path.with_name("SH_Tenancy_Members_20991231.csv"))
     resent = ingest_landing_zone(instance, defs, platform, ["stockport_homes"])
     assert again.tally.runs == 0 and resent.tally.runs == 0 and len(resent.already_held) == 2  # the file itself and its copy
     assert sum(raw_rows_by_drop(warehouse_url).values()) == first

@@ -26,6 +26,9 @@ def test_every_partner_feed_has_a_consistent_contract():
 def test_file_names_match_only_their_own_feed():
     assert match_file("stockport", "Stockport EYFSP October 2025.csv").feed_id == "stockport.eyfsp"
     assert match_file("stockport", "Stockport EYFSP.csv") is None
+    assert match_file("stockport_homes", "SH_Tenancy_Members_20251101.csv").feed_id == "stockport_homes.tenancies"
+    assert match_file("stockport_homes", "SH_Tenancy_Members_20251101_resend.csv") is None
+    assert match_file("oldham", "OLDHAM-ECLIPSE-202510.csv").feed_id == "oldham.social_care"
     assert match_file("wigan", "Stockport EYFSP October 2025.csv") is None
 
 

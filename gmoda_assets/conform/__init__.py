@@ -1,0 +1,1 @@
+"""The conformed layer: staging tables conformed to common dimensions (date, geography, partner) and facts."""

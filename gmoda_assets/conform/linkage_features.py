@@ -1,0 +1,116 @@
+"""Linkage features: what record linkage needs of names, dates of birth and addresses, and nothing more.
+
+Staging drops names and addresses and keeps only year and month of birth. Linking the same person across
+partners needs a little more, so this one table keeps derived, non-reversible forms: phonetic codes and keyed
+pseudonyms of normalised names, a pseudonym of the full date of birth, the postcode sector and pseudonyms of
+postcode and address. Only the linkage step reads it (analysts cannot: see sql/040_roles.sql).
+"""
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, TableColumn, TableSchema, asset
+from psycopg import sql
+
+from gmoda_assets.conform.staging import POSTCODE_LOOKUP_KEY, staging_table
+from gmoda_assets.conform.staging_sql import build, normalised_postcode, parsed_date, q, value
+from gmoda_assets.lib.contracts import FeedContract, feed_contracts
+from gmoda_assets.lib.pseudonymise import pads, sql_pseudonym
+from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
+from gmoda_assets.resources import Warehouse
+
+KEY = ["staging", "linkage_features"]
+COLUMNS = {
+    "feed_id": ("text", "Feed of the record: <partner>.<feed>."),
+    "record_key": ("text", "The record's key in its staging table."),
+    "nhs_number_pseudonym": ("text", "Keyed pseudonym of the NHS number, where the feed has one."),
+    "given_name_soundex": ("text", "Soundex code of the given name."),
+    "family_name_soundex": ("text", "Soundex code of the family name."),
+    "given_initial": ("text", "First letter of the given name."),
+    "given_name_pseudonym": ("text", "Keyed pseudonym of the given name (capitals, letters only)."),
+    "family_name_pseudonym": ("text", "Keyed pseudonym of the family name (capitals, letters only)."),
+    "birth_year": ("smallint", "Year of birth."),
+    "birth_month": ("smallint", "Month of birth."),
+    "date_of_birth_pseudonym": ("text", "Keyed pseudonym of the full date of birth."),
+    "sex": ("text", "Sex as recorded: male, female, unknown."),
+    "postcode_sector": ("text", "Postcode sector of the delivered postcode, e.g. 'M14 5'."),
+    "postcode_pseudonym": ("text", "Keyed pseudonym of the full postcode."),
+    "address_pseudonym": ("text", "Keyed pseudonym of the first address line (capitals, letters and digits only)."),
+}
+CHECKS = [
+    CheckDef(
+        "one_row_per_record",
+        "One row per staged record of every feed, and derived features only: pseudonyms are 32 hex digits and "
+        "Soundex codes a letter and three digits.",
+        [expectation("expect_compound_columns_to_be_unique", column_list=["feed_id", "record_key"]),
+         *[expectation("expect_column_values_to_match_regex", column=c, regex="^[0-9a-f]{32}$")
+           for c in COLUMNS if c.endswith("_pseudonym")],
+         *[expectation("expect_column_values_to_match_regex", column=c, regex="^[A-Z][0-9]{3}$")
+           for c in ("given_name_soundex", "family_name_soundex")]],
+        blocking=True,
+    ),
+]
+
+
+def _letters(col) -> str:
+    return f"nullif(upper(regexp_replace({value(col)}, '[^A-Za-z]', '', 'g')), '')"
+
+
+def _features(contract: FeedContract) -> sql.Composable:
+    """SELECT of one feed's features, from its staged records joined back to the raw rows they came from."""
+    col = contract.column
+    given, family, dob, postcode, address = (col(f) for f in ("given_name", "family_name", "date_of_birth", "postcode", "address_line"))
+    staged = ("nhs_number_pseudonym", "birth_year", "birth_month", "sex")
+    present = {c.name for c in build(contract)[0]}
+
+    def pseudonym(prefix: str, expr: str) -> str:
+        keyed = sql_pseudonym(f"'{prefix}' || {expr}")
+        return f"CASE WHEN {expr} IS NOT NULL THEN {keyed} END"
+
+    exprs = {
+        "feed_id": f"'{contract.feed_id}'",
+        "record_key": "s.record_key",
+        **{c: f"s.{c}" if c in present else "NULL" for c in staged},
+        "given_name_soundex": f"ops.soundex({value(given)})" if given else "NULL",
+        "family_name_soundex": f"ops.soundex({value(family)})" if family else "NULL",
+        "given_initial": f"left({_letters(given)}, 1)" if given else "NULL",
+        "given_name_pseudonym": pseudonym("name:", _letters(given)) if given else "NULL",
+        "family_name_pseudonym": pseudonym("name:", _letters(family)) if family else "NULL",
+        "date_of_birth_pseudonym": pseudonym("dob:", f"({parsed_date(dob)})::text") if dob else "NULL",
+        "postcode_sector": "pc.postcode_sector" if postcode else "NULL",
+        "postcode_pseudonym": pseudonym("postcode:", "pc.postcode_key") if postcode else "NULL",
+        "address_pseudonym": pseudonym("address:", f"nullif(upper(regexp_replace({value(address)}, '[^A-Za-z0-9]', '', 'g')), '')")
+        if address else "NULL",
+    }
+    join = f" LEFT JOIN staging.postcode_lookup pc ON pc.postcode_key = {normalised_postcode(postcode)}" if postcode else ""
+    return sql.SQL(
+        "SELECT " + ", ".join(f"{e}::{COLUMNS[n][0]} AS {q(n)}" for n, e in exprs.items())
+        + f" FROM staging.{q(staging_table(contract))} s JOIN raw.{q(contract.raw_table)} r USING (_drop_id, _row_number){join}"
+    )
+
+
+@asset(
+    key=KEY,
+    group_name="staging",
+    deps=[AssetKey(["staging", c.partner, c.feed]) for c in feed_contracts()]
+    + [AssetKey(c.asset_key) for c in feed_contracts()] + [AssetKey(POSTCODE_LOOKUP_KEY)],
+    kinds={"postgres"},
+    check_specs=[c.spec(KEY) for c in CHECKS],
+    metadata={
+        "dagster/table_name": "staging.linkage_features",
+        "dagster/column_schema": TableSchema(columns=[TableColumn(n, t, description=d) for n, (t, d) in COLUMNS.items()]),
+    },
+)
+def linkage_features(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    """Per staged record of every feed: the derived, non-reversible matching features record linkage needs —
+    Soundex codes, initials and keyed pseudonyms of names, year and month of birth and a pseudonym of the full
+    date, sex, postcode sector and pseudonyms of postcode and address. No name, date of birth, postcode or
+    address is stored. Read only by the linkage step; analysts have no access."""
+    union = sql.SQL(" UNION ALL ").join(_features(c) for c in feed_contracts())
+    with warehouse.connect(autocommit=True) as conn, conn.transaction():
+        conn.execute("DROP TABLE IF EXISTS staging.linkage_features")
+        conn.execute(sql.SQL("CREATE TABLE staging.linkage_features AS {}").format(union), pads().params())
+        conn.execute("ALTER TABLE staging.linkage_features ADD PRIMARY KEY (feed_id, record_key)")
+        conn.execute("COMMENT ON TABLE staging.linkage_features IS 'Derived matching features of every staged record, for record linkage only.'")
+        for name, (_, text) in COLUMNS.items():
+            conn.execute(sql.SQL("COMMENT ON COLUMN staging.linkage_features.{} IS {}").format(sql.Identifier(name), sql.Literal(text)))
+        rows = conn.execute("SELECT count(*) FROM staging.linkage_features").fetchone()[0]
+    results = validate_in_postgres(warehouse.sqlalchemy_url, "SELECT * FROM staging.linkage_features", CHECKS, KEY)
+    return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=results)

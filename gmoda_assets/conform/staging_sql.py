@@ -1,0 +1,137 @@
+"""SQL that turns a feed's raw rows into its staging table: typed, cleaned, pseudonymised, one row per record.
+
+Everything runs inside PostgreSQL. Each delivered column becomes an expression for its canonical field (from
+the feed contract) and a condition that says why a value is invalid. Direct identifiers never pass through:
+NHS numbers, UPNs, UPRNs and partner record ids become keyed pseudonyms; names and addresses are dropped
+(only linkage features keep a derived form of them); date of birth becomes year and month; a postcode becomes
+its LSOA, ward and council from the postcode lookup.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from gmoda_assets.lib.contracts import Column, FeedContract, kinds
+from gmoda_assets.lib.pseudonymise import sql_pseudonym
+from gmoda_assets.lib.quality import strftime_regex
+
+# Identifiers that are the same in every partner's data, so their pseudonyms link across partners.
+NATIONAL_IDENTIFIERS = {"nhs_number": "nhs", "upn": "upn", "uprn": "uprn"}
+SQL_TYPES = {"text": "text", "code": "text", "integer": "integer", "decimal": "numeric", "date": "date", "datetime": "date"}
+
+
+@dataclass(frozen=True)
+class StagingColumn:
+    name: str
+    sql_type: str
+    description: str
+    expression: str  # over the raw row aliased r (and the postcode lookup aliased pc)
+    sources: tuple[str, ...] = ()  # canonical fields it is derived from
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """A SQL string literal for statements executed with parameters (``%`` doubled for psycopg)."""
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+
+
+def value(col: Column) -> str:
+    return f"nullif(btrim(r.{q(col.db_name)}), '')"
+
+
+def parsed_date(col: Column) -> str:
+    regex, (y, m, d) = strftime_regex(col.format)
+    # A datetime's time of day is dropped: staging holds dates.
+    regex = regex if col.type == "date" else regex.rstrip("$")
+    match = f"regexp_match({value(col)}, {lit(regex)})"
+    return f"ops.date_from_parts(({match})[{y}], ({match})[{m}], ({match})[{d}])"
+
+
+def typed(col: Column) -> tuple[str, str | None]:
+    """(SQL for the typed value, SQL condition true when a delivered value is invalid) of a non-identifier."""
+    v = value(col)
+    if col.type == "integer":
+        return f"CASE WHEN {v} ~ '^-?\\d+$' THEN {v}::integer END", f"{v} !~ '^-?\\d+$'"
+    if col.type == "decimal":
+        return f"CASE WHEN {v} ~ '^-?\\d+(\\.\\d+)?$' THEN {v}::numeric END", f"{v} !~ '^-?\\d+(\\.\\d+)?$'"
+    if col.type in ("date", "datetime"):
+        return parsed_date(col), f"{parsed_date(col)} IS NULL"
+    if col.type == "code":
+        mapping = lit(json.dumps(col.values, sort_keys=True))
+        return f"({mapping}::jsonb ->> {v})", f"({mapping}::jsonb ->> {v}) IS NULL"
+    return v, None
+
+
+def normalised_postcode(col: Column) -> str:
+    return f"upper(regexp_replace(r.{q(col.db_name)}, '\\s', '', 'g'))"
+
+
+def record_key(contract: FeedContract) -> str:
+    """Pseudonym of the record's key fields: stable across deliveries, so a re-sent record replaces the last."""
+    parts = []
+    for field in kinds()[contract.kind]["key"]:
+        col = contract.column(field)
+        parts.append(f"coalesce(upper({value(col)}), '')")
+    return sql_pseudonym(f"{lit('record:' + contract.feed_id)} || ':' || " + " || '|' || ".join(parts))
+
+
+def build(contract: FeedContract) -> tuple[list[StagingColumn], list[tuple[str, str]]]:
+    """The staging columns of a feed and its rejection rules: (SQL for the reason, SQL condition) pairs.
+    Reasons name the delivered column; they show the offending value only where it is not an identifier."""
+    fields = kinds()[contract.kind]["fields"]
+    columns = [StagingColumn("record_key", "text", "Pseudonym of the record's key fields; one row per record.",
+                             record_key(contract), tuple(kinds()[contract.kind]["key"]))]
+    rules: list[tuple[str, str]] = []
+    for field, spec in fields.items():
+        col = contract.column(field)
+        identifier = spec.get("identifier")
+        v = value(col) if col else "NULL"
+        if col and col.required:
+            rules.append((lit(f"{col.name}: required value missing"), f"{v} IS NULL"))
+        if identifier in ("name", "address"):
+            continue  # only linkage features keep a derived form
+        if identifier == "date_of_birth":
+            parsed = parsed_date(col) if col else "NULL::date"
+            columns += [
+                StagingColumn("birth_year", "smallint", "Year of birth (date of birth is not kept).",
+                              f"extract(year FROM {parsed})::smallint", (field,)),
+                StagingColumn("birth_month", "smallint", "Month of birth, 1-12 (date of birth is not kept).",
+                              f"extract(month FROM {parsed})::smallint", (field,)),
+            ]
+            if col:
+                rules.append((lit(f"{col.name}: not a real date written as {col.format}"), f"{v} IS NOT NULL AND {parsed} IS NULL"))
+            continue
+        if identifier == "postcode":
+            for code, what in (("lsoa11cd", "LSOA (2011)"), ("ward17cd", "electoral ward (2017)"), ("lad19cd", "council area")):
+                columns.append(StagingColumn(code, "text", f"{what} of the delivered postcode (the postcode is not kept).",
+                                             f"pc.{code}" if col else "NULL", (field,)))
+            if col:
+                rules.append((lit(f"{col.name}: not a postcode in the Greater Manchester postcode directory"),
+                              f"{v} IS NOT NULL AND pc.postcode_key IS NULL"))
+            continue
+        if identifier:
+            namespace = NATIONAL_IDENTIFIERS.get(identifier, f"{identifier}:{contract.feed_id}")
+            normal = f"upper(regexp_replace({v}, '[\\s-]', '', 'g'))"
+            valid = f"ops.nhs_number_is_valid({v})" if identifier == "nhs_number" else "true"
+            columns.append(StagingColumn(
+                f"{field}_pseudonym", "text",
+                f"Keyed pseudonym of {field.replace('_', ' ')} ({'the same in every partner' if identifier in NATIONAL_IDENTIFIERS else 'within this feed'}).",
+                f"CASE WHEN {v} IS NOT NULL AND {valid} THEN {sql_pseudonym(lit(namespace + ':') + ' || ' + normal)} END",
+                (field,)))
+            if col and identifier == "nhs_number":
+                rules.append((lit(f"{col.name}: not a valid NHS number (check digit)"), f"{v} IS NOT NULL AND NOT {valid}"))
+            continue
+        sql_type = SQL_TYPES[spec["type"]]
+        if col is None:
+            columns.append(StagingColumn(field, sql_type, spec.get("description", field.replace("_", " ")), f"NULL::{sql_type}"))
+            continue
+        typed_value, invalid = typed(col)
+        columns.append(StagingColumn(field, sql_type, spec.get("description", field.replace("_", " ")), typed_value, (field,)))
+        if invalid:
+            what = f"a date written as {col.format}" if col.format else ("a known code" if col.values else f"a valid {col.type}")
+            rules.append((f"{lit(f'{col.name}: not {what}: ')} || quote_literal(left({v}, 40))", f"{v} IS NOT NULL AND {invalid}"))
+    return columns, rules
