@@ -53,20 +53,9 @@ def defs():
 @pytest.fixture
 def platform(warehouse_url, instance):
     """A clean platform: empty landing zone and quarantine, empty raw tables and ledger, no drops registered."""
-    import psycopg
+    from gmoda_assets_tests.helpers import reset_platform
 
-    from gmoda_assets.lib import settings
-    from gmoda_assets.resources import LocalLandingZone
-
-    for folder in (settings.landing_dir(), settings.quarantine_dir()):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'raw'")]
-        conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops'])}")
-    for key in instance.get_dynamic_partitions("drops"):
-        instance.delete_dynamic_partition("drops", key)
-    return LocalLandingZone.from_settings()
+    return reset_platform(warehouse_url, instance)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,24 @@ import csv
 import shutil
 from pathlib import Path
 
+from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import FeedContract, match_file
+from gmoda_assets.resources import LocalLandingZone
+
+
+def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
+    """Empty landing zone and quarantine, empty raw tables and ledger, no drops registered."""
+    import psycopg
+
+    for folder in (settings.landing_dir(), settings.quarantine_dir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'raw'")]
+        conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops'])}")
+    for key in instance.get_dynamic_partitions("drops"):
+        instance.delete_dynamic_partition("drops", key)
+    return LocalLandingZone.from_settings()
 
 
 def copy_drops(source: Path, landing: Path, partners: list[str] | None = None) -> list[Path]:

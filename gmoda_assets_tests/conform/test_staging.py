@@ -1,0 +1,142 @@
+"""Staging against the simulator's ground truth: canonical values, rejects, pseudonyms, no identifiers."""
+
+import json
+import re
+
+import pandas as pd
+import psycopg
+import pytest
+from dagster import materialize
+
+from gmoda_assets.conform.linkage_features import linkage_features
+from gmoda_assets.conform.postcode_lookup import postcode_lookup
+from gmoda_assets.conform.staging import staging_assets
+from gmoda_assets.ingest.runner import ingest_landing_zone
+from gmoda_assets.lib import settings
+from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.helpers import copy_drops, reset_platform
+
+
+@pytest.fixture(scope="module")
+def staged(warehouse_url, instance, defs, simulated_month):
+    """The simulated month loaded into raw and built into staging, once for this module."""
+    landing = reset_platform(warehouse_url, instance)
+    copy_drops(simulated_month, settings.landing_dir())
+    report = ingest_landing_zone(instance, defs, landing)
+    assert report.tally.runs_failed == 0
+    result = materialize([postcode_lookup, *staging_assets, linkage_features], resources={"warehouse": Warehouse()})
+    assert result.success
+    truth = simulated_month.parent / "landing_truth"
+    return {
+        "metadata": {m.asset_key.to_user_string(): {k: v.value for k, v in m.materialization.metadata.items()}
+                     for m in result.get_asset_materialization_events()},
+        "checks": result.get_asset_check_evaluations(),
+        "truth": truth,
+        "manifest": json.loads((truth / "manifest.json").read_text()),
+    }
+
+
+def _staging(url: str, table: str) -> pd.DataFrame:
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(f'SELECT * FROM staging."{table}"')
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def _with_truth(url, staged, feed_id: str) -> pd.DataFrame:
+    """Staged rows of a feed next to the true child each came from, leaving out rows the simulator spoilt."""
+    frame = _staging(url, feed_id.replace(".", "__"))
+    frame["file_name"] = frame._drop_id.str.split("/", n=1).str[1].str.rsplit("@", n=1).str[0]
+    links = pd.read_csv(staged["truth"] / "record_links.csv.gz", dtype=str)
+    links = links[links.feed_id == feed_id].assign(row=lambda d: d.row.astype(int))
+    spoilt = {(f["file_name"], e["row"]) for f in staged["manifest"]["files"] for e in f["errors"]}
+    children = pd.read_csv(staged["truth"] / "children.csv.gz", dtype=str).rename(columns={"child_id": "person_id"})
+    merged = frame.merge(links, left_on=["file_name", "_row_number"], right_on=["file_name", "row"])
+    merged = merged.merge(children, on="person_id", suffixes=("", "_true"))
+    keep = [(f, r) not in spoilt for f, r in zip(merged.file_name, merged._row_number)]
+    return merged[keep]
+
+
+@pytest.mark.parametrize("council", ["bolton", "manchester", "stockport"])  # one council of each EYFSP system
+def test_each_council_format_maps_to_the_canonical_schema(council, staged, warehouse_url):
+    rows = _with_truth(warehouse_url, staged, f"{council}.eyfsp")
+    assert len(rows) > 30
+    born = pd.to_datetime(rows.date_of_birth)
+    assert (rows.birth_year == born.dt.year).all() and (rows.birth_month == born.dt.month).all()
+    assert (rows.sex == rows.sex_true).all()
+    assert (rows.gld == rows.gld_true).all()
+    assert set(rows.first_language) <= {"english", "other", "unknown"}
+    assert rows.academic_year.str.fullmatch(r"20\d\d/\d\d").all()
+
+
+def test_births_typed_and_placed(staged, warehouse_url):
+    rows = _with_truth(warehouse_url, staged, "nhs.births")
+    assert (rows.birth_weight_grams == rows.birth_weight_grams_true.astype(int)).all()
+    assert (rows.gestation_weeks == rows.gestation_weeks_true.astype(int)).all()
+    assert (rows.lsoa11cd == rows.birth_lsoa11cd).mean() > 0.99  # postcode at birth -> its LSOA
+
+
+def test_rejects_have_reasons_and_nothing_is_lost(staged, warehouse_url):
+    with psycopg.connect(warehouse_url) as conn:
+        for key, meta in staged["metadata"].items():
+            if key.count("/") != 2:
+                continue
+            assert meta["rows_considered"] == meta["rows_staged"] + meta["rows_rejected"] + meta["rows_superseded"], key
+            table = key.split("/", 1)[1].replace("/", "__")
+            rejected = conn.execute(f'SELECT count(*), min(cardinality(reasons)) FROM staging."{table}__rejects"').fetchone()
+            assert rejected[0] == meta["rows_rejected"] and (rejected[0] == 0 or rejected[1] >= 1), key
+        reasons = [r[0] for r in conn.execute("SELECT unnest(reasons) FROM staging.nhs__hv_reviews__rejects")]
+    assert reasons and all(re.match(r"^[A-Za-z_]+: ", r) for r in reasons)
+    # Every row the simulator spoilt beyond repair is set aside, in every feed.
+    fatal = {"nhs_bad_check", "nhs_short", "date_impossible", "required_missing", "unknown_code"}
+    spoilt = {(f["feed_id"], f["file_name"], e["row"]) for f in staged["manifest"]["files"] for e in f["errors"]
+              if e["kind"] in fatal}
+    with psycopg.connect(warehouse_url) as conn:
+        rejects = set()
+        for feed_id in {feed for feed, _, _ in spoilt}:
+            rejects |= {(feed_id, d.split("/", 1)[1].rsplit("@", 1)[0], n) for d, n in conn.execute(
+                f'SELECT _drop_id, _row_number FROM staging."{feed_id.replace(".", "__")}__rejects"')}
+    assert len(spoilt) > 10 and spoilt <= rejects, sorted(spoilt - rejects)[:5]
+
+
+def test_no_direct_identifier_outside_raw(staged, warehouse_url):
+    truth = staged["truth"]
+    children = pd.read_csv(truth / "children.csv.gz", dtype=str)
+    people = pd.read_csv(truth / "people.csv.gz", dtype=str)
+    addresses = pd.read_csv(truth / "addresses.csv.gz", dtype=str)
+    norm = lambda s: set(s.dropna().str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)) - {""}  # noqa: E731
+    identifiers = (norm(children.nhs_number) | norm(people.nhs_number) | norm(children.upn) | norm(addresses.uprn)
+                   | norm(children.postcode) | norm(addresses.postcode) | norm(addresses.address_line)
+                   | {n for n in norm(children.family_name) | norm(people.family_name) if len(n) > 3})
+    with psycopg.connect(warehouse_url) as conn:
+        columns = conn.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema IN ('staging', 'conformed', 'linked', 'synthetic', 'model', 'signposting', 'mart') "
+            "AND data_type IN ('text', 'character varying') AND table_name <> 'postcode_lookup'").fetchall()
+        assert len(columns) > 100
+        for schema, table, column in columns:
+            values = {r[0] for r in conn.execute(f'SELECT DISTINCT "{column}" FROM {schema}."{table}"')}
+            leaked = norm(pd.Series(list(values), dtype=object)) & identifiers
+            assert not leaked, f"{schema}.{table}.{column} holds direct identifiers, e.g. {sorted(leaked)[:3]}"
+
+
+def test_same_child_from_two_partners_gets_the_same_pseudonym(staged, warehouse_url):
+    births = _with_truth(warehouse_url, staged, "nhs.births")[["person_id", "nhs_number_pseudonym"]]
+    reviews = _with_truth(warehouse_url, staged, "nhs.hv_reviews")[["person_id", "nhs_number_pseudonym"]]
+    care = pd.concat(_with_truth(warehouse_url, staged, f"{c}.social_care")[["person_id", "nhs_number_pseudonym"]]
+                     for c in ("bolton", "manchester", "salford", "oldham"))
+    for other in (reviews, care):
+        pairs = births.merge(other.dropna(), on="person_id", suffixes=("_births", "_other"))
+        assert len(pairs) > 20
+        assert (pairs.nhs_number_pseudonym_births == pairs.nhs_number_pseudonym_other).all()
+    # Different children never share one.
+    assert births.groupby("nhs_number_pseudonym").person_id.nunique().max() == 1
+
+
+def test_linkage_features_are_derived_only(staged, warehouse_url):
+    with psycopg.connect(warehouse_url) as conn:
+        soundex, sectors, total = conn.execute(
+            "SELECT count(*) FILTER (WHERE family_name_soundex ~ '^[A-Z][0-9]{3}$'), "
+            "count(*) FILTER (WHERE postcode_sector ~ '^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9]$'), count(*) "
+            "FROM staging.linkage_features WHERE feed_id = 'nhs.births'").fetchone()
+    assert total > 100 and soundex > 0.98 * total and sectors > 0.97 * total
+    assert all(c.passed for c in staged["checks"]), [(c.asset_key.to_user_string(), c.check_name) for c in staged["checks"] if not c.passed]
