@@ -88,6 +88,8 @@ def _print_ingest(report) -> None:
           f"{len(report.already_held)} already held")
     for message in t.failures:
         print(f"  FAILED: {message}")
+    for held in report.held_back:
+        print(f"  NOT LOADED (no live data-sharing agreement; left in the landing zone): {held}")
 
 
 def cmd_refresh(args) -> int:

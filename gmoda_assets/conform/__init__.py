@@ -1,1 +1,2 @@
-"""The conformed layer: staging tables conformed to common dimensions (date, geography, partner) and facts."""
+"""Conforming partner data: typed, pseudonymised staging tables per feed, and the conformed layer's common
+dimensions (date, geography, partner) and facts."""

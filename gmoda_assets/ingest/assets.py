@@ -17,6 +17,7 @@ from gmoda_assets.ingest.drops import drops_partitions, parse_drop_id
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
 from gmoda_assets.ingest.quarantine import quarantine_drop
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
+from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.resources import LandingZone, Warehouse
 
@@ -77,6 +78,9 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
         if feed_id != contract.feed_id:
             raise Failure(f"Drop {drop_id} belongs to feed {feed_id}, not {contract.feed_id}: materialise it on ['raw', "
                           f"{', '.join(repr(p) for p in feed_id.split('.'))}].")
+        if not feed_is_live(contract.feed_id):
+            raise Failure(f"Drop {drop_id}: feed {contract.feed_id} has no live data-sharing agreement "
+                          f"({contract.agreement} has ended or not begun); file left in the landing zone, nothing loaded.")
         with warehouse.connect(autocommit=True) as conn:
             try:
                 outcome = load_drop(conn, landing_zone, contract, drop_id, context.run_id)

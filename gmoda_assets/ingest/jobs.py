@@ -13,9 +13,10 @@ from dagster import (
     op,
 )
 
-from gmoda_assets.ingest.drops import Scan, drops_partitions
+from gmoda_assets.ingest.drops import Drop, Scan, drops_partitions
 from gmoda_assets.ingest.quarantine import quarantine_drop, unrecognised_reason
 from gmoda_assets.lib.contracts import contract_for
+from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.resources import LandingZone, Warehouse
 
 # One drop is one step: in-process execution saves a process start and the imports per drop.
@@ -47,6 +48,14 @@ def quarantine_unrecognised(context: OpExecutionContext, config: UnrecognisedFil
 @job(executor_def=in_process_executor, description="Quarantine a landed file that matches no feed contract.")
 def quarantine_unrecognised_file():
     quarantine_unrecognised()
+
+
+def hold_back_unagreed(scan: Scan) -> list[Drop]:
+    """Take out of ``scan.new`` the drops of feeds with no live data-sharing agreement and return them: they stay
+    in the landing zone, unregistered, and flow once an agreement is renewed; raw keeps what it holds."""
+    held = [d for d in scan.new if d.recognised and not feed_is_live(d.feed_id)]
+    scan.new = [d for d in scan.new if d not in held]
+    return held
 
 
 def run_requests(scan: Scan) -> list[RunRequest]:

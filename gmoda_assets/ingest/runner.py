@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gmoda_assets.ingest.drops import drops_partitions, scan_partner
-from gmoda_assets.ingest.jobs import new_partition_keys, run_requests
+from gmoda_assets.ingest.jobs import hold_back_unagreed, new_partition_keys, run_requests
 from gmoda_assets.lib.contracts import partners
 
 
@@ -49,6 +49,7 @@ class IngestReport:
     tally: RunTally = field(default_factory=RunTally)
     files_seen: int = 0
     already_held: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)  # feeds without a live agreement: left in landing
 
 
 def _quiet(run_config: dict | None, log_level: str) -> dict:
@@ -66,6 +67,7 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
         scan = scan_partner(landing_zone, partner, known)
         report.files_seen += len(scan.hashes)
         report.already_held += [f"{d.partner}/{d.file_name} = {earlier}" for d, earlier in scan.already_held]
+        report.held_back += [f"{d.partner}/{d.file_name} ({d.feed_id})" for d in hold_back_unagreed(scan)]
         keys = new_partition_keys(scan)
         if keys:
             instance.add_dynamic_partitions(drops_partitions.name, keys)

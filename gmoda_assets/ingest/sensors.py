@@ -11,7 +11,13 @@ import json
 from dagster import DefaultSensorStatus, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from gmoda_assets.ingest.drops import drops_partitions, scan_partner
-from gmoda_assets.ingest.jobs import ingest_drops_job, new_partition_keys, quarantine_unrecognised_file, run_requests
+from gmoda_assets.ingest.jobs import (
+    hold_back_unagreed,
+    ingest_drops_job,
+    new_partition_keys,
+    quarantine_unrecognised_file,
+    run_requests,
+)
 from gmoda_assets.lib.contracts import partners
 from gmoda_assets.resources import LandingZone
 
@@ -34,6 +40,10 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
         for drop, earlier in scan.already_held:
             if drop.file_name not in cached:  # say it once, when the file first appears
                 context.log.info(f"{drop.file_name}: same content as drop {earlier}; not loaded again.")
+        for drop in hold_back_unagreed(scan):
+            if drop.file_name not in cached:
+                context.log.warning(f"{drop.file_name}: feed {drop.feed_id} has no live data-sharing agreement; "
+                                    "left in the landing zone, not loaded.")
         keys = new_partition_keys(scan)
         requests = run_requests(scan)
         cursor = json.dumps(scan.hashes, sort_keys=True)

@@ -24,9 +24,9 @@ class CountingLandingZone(LocalLandingZone):
 hashed: list[str] = []
 
 
-def tick(instance, cursor, landing_zone):
+def tick(instance, cursor, landing_zone, sensor=SENSOR):
     """One sensor evaluation, with its partition requests applied as the daemon would."""
-    result = SENSOR(build_sensor_context(instance=instance, cursor=cursor, resources={"landing_zone": landing_zone}))
+    result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"landing_zone": landing_zone}))
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     return result
@@ -71,3 +71,15 @@ def test_sensor_cursor(platform, instance, simulated_month):
     # A sensor that lost its cursor hashes everything again but requests nothing already registered.
     fresh = tick(instance, None, lz)
     assert [r.job_name for r in fresh.run_requests] == ["quarantine_unrecognised_file"]
+
+
+def test_feed_without_live_agreement_stays_in_landing(platform, instance, simulated_month, monkeypatch):
+    files = copy_drops(simulated_month, settings.landing_dir(), ["gmp"])
+    monkeypatch.setenv("GMODA_TODAY", "2028-01-01")  # after every agreement has ended
+    gmp = next(s for s in drop_sensors if s.name == "gmp_drops")
+    result = tick(instance, None, platform, gmp)
+    assert not result.run_requests and not instance.get_dynamic_partitions("drops")
+    assert all(f.exists() for f in files)
+    monkeypatch.setenv("GMODA_TODAY", "2026-01-01")  # renewed: the same files now flow
+    renewed = tick(instance, result.cursor, platform, gmp)
+    assert len(renewed.run_requests) == len(files)
