@@ -27,6 +27,9 @@ from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
 from gmoda_assets.resources import Warehouse
 
 POSTCODE_LOOKUP_KEY = ["staging", "postcode_lookup"]
+# Above this share of rejected rows a feed has most likely changed its format: stop what is built from it.
+MAX_REJECT_SHARE = 0.05
+MIN_REJECTS_TO_JUDGE = 10  # a couple of bad rows in a small feed are noise, not a changed format
 LINEAGE = {
     "_drop_id": ("text", "Drop that delivered the staged version of the record."),
     "_row_number": ("integer", "Row of that drop's file (1 = first row after the header)."),
@@ -46,6 +49,18 @@ def _checks(contract: FeedContract) -> list[CheckDef]:
             [expectation("expect_column_values_to_be_unique", column="record_key"),
              expectation("expect_column_values_to_not_be_null", column="record_key"),
              expectation("expect_column_values_to_not_be_null", column="_drop_id")],
+            blocking=True,
+        ),
+        CheckDef(
+            "reject_rate_acceptable",
+            f"At most {MAX_REJECT_SHARE:.0%} of the rows considered are rejected (judged from {MIN_REJECTS_TO_JUDGE} "
+            "rejects on). More means the partner's extract has "
+            "probably changed shape; the check blocks everything built from this feed until someone looks.",
+            [{**expectation("unexpected_rows_expectation", unexpected_rows_query=(
+                f"SELECT r.rejected, s.staged FROM (SELECT count(*) AS staged FROM {{batch}}) AS s, "
+                f"(SELECT count(*) AS rejected FROM staging.{q(staging_table(contract) + '__rejects')}) AS r "
+                f"WHERE r.rejected > {MAX_REJECT_SHARE} * (r.rejected + s.staged) AND r.rejected >= {MIN_REJECTS_TO_JUDGE}")),
+              "about": "share of rows rejected"}],
             blocking=True,
         ),
         CheckDef(

@@ -71,7 +71,8 @@ def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> lis
             regex, (y, m, d) = strftime_regex(col.format)
             c = _ident(col.db_name)
             query = (
-                f"SELECT _row_number, {c} FROM {{batch}} CROSS JOIN LATERAL "
+                # With a JOIN, GE leaves aliasing the batch to the query (PostgreSQL 15 requires one).
+                f"SELECT _row_number, {c} FROM {{batch}} AS b CROSS JOIN LATERAL "
                 f"(SELECT regexp_match({c}, {_sql_literal(regex).replace('{', '{{').replace('}', '}}')}) AS p) AS parsed "
                 f"WHERE {c} IS NOT NULL AND (p IS NULL OR NOT ops.date_parts_are_valid(p[{y}], p[{m}], p[{d}])) "
                 f"ORDER BY _row_number"

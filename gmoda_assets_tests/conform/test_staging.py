@@ -143,3 +143,27 @@ def test_linkage_features_are_derived_only(staged, warehouse_url):
             "FROM staging.linkage_features WHERE feed_id = 'nhs.births'").fetchone()
     assert total > 100 and soundex > 0.98 * total and sectors > 0.97 * total
     assert all(c.passed for c in staged["checks"]), [(c.asset_key.to_user_string(), c.check_name) for c in staged["checks"] if not c.passed]
+
+
+def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, instance, defs, warehouse_url, simulated_month):
+    [births] = [p for p in copy_drops(simulated_month, settings.landing_dir(), ["nhs"]) if "Births" in p.name]
+    lines = births.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    at = header.index("DateOfBirth")
+    # The partner starts writing dates day-first: every row stays loadable, but a fifth no longer parse.
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows[::5]:
+        y, m, d = row[at].split("-")
+        row[at] = f"{d}/{m}/{y}"
+    births.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+    assert ingest_landing_zone(instance, defs, platform, ["nhs"]).tally.runs_failed == 0
+
+    births_staging = next(a for a in staging_assets if a.key.path == ["staging", "nhs", "births"])
+    result = materialize([postcode_lookup, *staging_assets, linkage_features], resources={"warehouse": Warehouse()},
+                         raise_on_error=False)
+    failed = {(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations() if not c.passed}
+    assert ("staging/nhs/births", "reject_rate_acceptable") in failed
+    built = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "staging/nhs/hv_reviews" in built  # other feeds still build
+    assert "staging/linkage_features" not in built  # downstream of the failing feed: stopped in this run
+    assert births_staging.check_specs_by_output_name  # the check is declared on the asset
