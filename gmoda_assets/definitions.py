@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from gmoda_assets.conform.dimensions import dimension_assets
+from gmoda_assets.conform.facts_council import council_assets
 from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
 from gmoda_assets.conform.linkage_features import linkage_features
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
@@ -16,7 +17,7 @@ from gmoda_assets.schedules import nightly_refresh_job, nightly_refresh_schedule
 
 defs = Definitions(
     assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features, *dimension_assets,
-            *fact_assets_hpp],
+            *council_assets, *fact_assets_hpp],
     jobs=[ingest_drops_job, quarantine_unrecognised_file, nightly_refresh_job],
     sensors=drop_sensors,
     schedules=[nightly_refresh_schedule],
