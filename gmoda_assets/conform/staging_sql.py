@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gmoda_assets.lib.contracts import Column, FeedContract, kinds
 from gmoda_assets.lib.pseudonymise import sql_pseudonym
-from gmoda_assets.lib.quality import strftime_regex
+from gmoda_assets.lib import sql_dates as dates
 
 # Identifiers that are the same in every partner's data, so their pseudonyms link across partners.
 NATIONAL_IDENTIFIERS = {"nhs_number": "nhs", "upn": "upn", "uprn": "uprn"}
@@ -44,11 +44,8 @@ def value(col: Column) -> str:
 
 
 def parsed_date(col: Column) -> str:
-    regex, (y, m, d) = strftime_regex(col.format)
-    # A datetime's time of day is dropped: staging holds dates.
-    regex = regex if col.type == "date" else regex.rstrip("$")
-    match = f"regexp_match({value(col)}, {lit(regex)})"
-    return f"ops.date_from_parts(({match})[{y}], ({match})[{m}], ({match})[{d}])"
+    """The column's value as a date (a datetime's time of day is dropped: staging holds dates)."""
+    return dates.parsed_date(value(col), col.format)
 
 
 def typed(col: Column) -> tuple[str, str | None]:

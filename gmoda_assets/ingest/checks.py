@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS
 from gmoda_assets.lib.contracts import FeedContract
-from gmoda_assets.lib.quality import CheckDef, expectation, strftime_regex
+from gmoda_assets.lib.quality import CheckDef, expectation
+from gmoda_assets.lib.sql_dates import parsed_date
 
 
 def _sql_literal(text: str) -> str:
@@ -68,15 +69,10 @@ def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> lis
     date_checks = []
     for col in contract.columns:
         if col.type in ("date", "datetime"):
-            regex, (y, m, d) = strftime_regex(col.format)
             c = _ident(col.db_name)
-            query = (
-                # With a JOIN, GE leaves aliasing the batch to the query (PostgreSQL 15 requires one).
-                f"SELECT _row_number, {c} FROM {{batch}} AS b CROSS JOIN LATERAL "
-                f"(SELECT regexp_match({c}, {_sql_literal(regex).replace('{', '{{').replace('}', '}}')}) AS p) AS parsed "
-                f"WHERE {c} IS NOT NULL AND (p IS NULL OR NOT ops.date_parts_are_valid(p[{y}], p[{m}], p[{d}])) "
-                f"ORDER BY _row_number"
-            )
+            query = (f"SELECT _row_number, {c} FROM {{batch}} WHERE {c} IS NOT NULL "
+                     f"AND ({parsed_date(c, col.format)}) IS NULL ORDER BY _row_number")
+            query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")  # GE formats it
             date_checks.append({**expectation("unexpected_rows_expectation", unexpected_rows_query=query),
                                 "about": f"{col.db_name}: real date written as {col.format}"})
     if date_checks:

@@ -31,30 +31,6 @@ def expectation(type_: str, **kwargs) -> dict:
     return {"type": type_, "kwargs": kwargs}
 
 
-def strftime_regex(fmt: str) -> tuple[str, tuple[int, int, int]]:
-    """A POSIX regex for values written with strftime ``fmt``, and the 1-based capture groups holding
-    (year, month, day), for checking in SQL that a delivered date is a real date."""
-    parts = {
-        "%Y": ("Y", r"(\d{4})"), "%y": ("Y", r"(\d{2})"), "%m": ("m", r"(\d{1,2})"), "%d": ("d", r"(\d{1,2})"),
-        "%b": ("m", r"([A-Za-z]{3})"), "%B": ("m", r"([A-Za-z]{3,9})"),
-        "%H": (None, r"(?:[01]\d|2[0-3])"), "%M": (None, r"[0-5]\d"), "%S": (None, r"[0-5]\d"),
-    }
-    regex, groups = "^", {}
-    for token in re.split(r"(%[A-Za-z])", fmt):
-        if token in parts:
-            role, pattern = parts[token]
-            if role:
-                groups[role] = len(groups) + 1
-            regex += pattern
-        elif token.startswith("%"):
-            raise ValueError(f"date format directive {token} in '{fmt}' is not supported by the date check")
-        else:
-            regex += re.escape(token).replace("\\ ", " ")
-    if set(groups) != {"Y", "m", "d"}:
-        raise ValueError(f"date format '{fmt}' must contain a year, a month and a day")
-    return regex + "$", (groups["Y"], groups["m"], groups["d"])
-
-
 def _outcome_metadata(result) -> dict:
     """Counts and a sample of failing values from one GE expectation result."""
     cfg = result.expectation_config

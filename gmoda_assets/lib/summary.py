@@ -42,7 +42,7 @@ def print_summary(url: str, tallies: list) -> None:
     with psycopg.connect(url) as conn:
         print("Rows per table:")
         for table, rows in table_rows(conn):
-            print(f"  {table:<48} {rows:>10,}")
+            print(f"  {table:<56} {rows:>10,}")
         ledger = conn.execute(
             "SELECT status, count(*), coalesce(sum(rows_delivered), 0) FROM ops.drops GROUP BY status ORDER BY status"
         ).fetchall()
