@@ -1,5 +1,7 @@
 """Staging against the simulator's ground truth: canonical values, rejects, pseudonyms, no identifiers."""
 
+import hashlib
+import hmac
 import json
 import re
 
@@ -13,6 +15,7 @@ from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
+from gmoda_assets.lib.pseudonymise import secret_key
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
@@ -143,6 +146,25 @@ def test_linkage_features_are_derived_only(staged, warehouse_url):
             "FROM staging.linkage_features WHERE feed_id = 'nhs.births'").fetchone()
     assert total > 100 and soundex > 0.98 * total and sectors > 0.97 * total
     assert all(c.passed for c in staged["checks"]), [(c.asset_key.to_user_string(), c.check_name) for c in staged["checks"] if not c.passed]
+
+
+def test_linkage_name_features_match_the_true_names(staged, warehouse_url):
+    """Each birth's name features are those of the child's true name: Python's own HMAC of the normalised name
+    under the platform key, and the Soundex code of the true name (typo-spoilt rows left out)."""
+    rows = _with_truth(warehouse_url, staged, "nhs.births")
+    with psycopg.connect(warehouse_url) as conn:
+        features = pd.DataFrame(conn.execute(
+            "SELECT record_key AS record_key_x, family_name_pseudonym, given_name_soundex FROM staging.linkage_features "
+            "WHERE feed_id = 'nhs.births'").fetchall(), columns=["record_key_x", "family_name_pseudonym", "given_name_soundex"])
+        rows = rows.merge(features, on="record_key_x")  # the staged key (the truth has its own record_key)
+        assert len(rows) > 100
+        true_soundex = dict(conn.execute("SELECT n, ops.soundex(n) FROM unnest(%s::text[]) AS n",
+                                         [sorted(set(rows.given_name))]).fetchall())
+    key = secret_key()
+    expected = [hmac.new(key, f"name:{re.sub('[^A-Z]', '', n.upper())}".encode(), hashlib.sha256).hexdigest()[:32]
+                for n in rows.family_name]
+    assert (rows.family_name_pseudonym == expected).all()
+    assert (rows.given_name_soundex == rows.given_name.map(true_soundex)).all()
 
 
 def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, instance, defs, warehouse_url, simulated_month):

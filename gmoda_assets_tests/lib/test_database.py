@@ -2,6 +2,8 @@
 PostgreSQL 15 server reached through GMODA_DATABASE_URL."""
 
 import glob
+import hashlib
+import hmac
 import os
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ import psycopg
 import pytest
 
 from gmoda_assets.lib import database
+from gmoda_assets.lib.pseudonymise import HmacPads
 
 CATALOG = """
 SELECT 'schema', nspname, '' FROM pg_namespace WHERE nspname NOT LIKE 'pg_%' AND nspname <> 'information_schema'
@@ -53,6 +56,19 @@ def test_check_functions_in_sql(warehouse_url):
             "ops.nhs_number_is_valid('401 023 2137'), ops.nhs_number_is_valid(NULL)"
         ).fetchone()
     assert row == (True, False, False, True, False, True, False)
+
+
+def test_soundex_and_hmac_in_sql(warehouse_url):
+    # American Soundex's published examples, including H/W not separating same-coded letters (Ashcraft).
+    names = {"Robert": "R163", "Rupert": "R163", "Ashcraft": "A261", "Tymczak": "T522", "Pfister": "P236",
+             "Honeyman": "H555", "Lee": "L000", "o'neil": "O540", "": None}
+    key = b"a test key"
+    pads = HmacPads.from_key(key)
+    with psycopg.connect(warehouse_url) as conn:
+        coded = {n: conn.execute("SELECT ops.soundex(%s)", [n]).fetchone()[0] for n in names}
+        keyed = conn.execute("SELECT ops.hmac_sha256(%s, %s, 'nhs:9434765919')", [pads.ipad, pads.opad]).fetchone()[0]
+    assert coded == names
+    assert keyed == hmac.new(key, b"nhs:9434765919", hashlib.sha256).hexdigest()
 
 
 def test_analyst_role_cannot_read_raw(warehouse_url):
