@@ -28,9 +28,10 @@ test: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/gmoda ui
 
-## make bench: load a Greater-Manchester-scale set of drops and compare the loader with DataFrame.to_sql
+## make bench: at Greater Manchester scale, drops into raw (the loader against DataFrame.to_sql), then raw -> conformed
 bench: $(STAMP)
 	$(BIN)/python bench/raw_load.py
+	$(BIN)/python bench/conform.py
 
 db-stop: $(STAMP)
 	$(BIN)/gmoda db stop

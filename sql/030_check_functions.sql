@@ -42,3 +42,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN n = '' THEN NULL ELSE left(rpad(left(n, 1) || replace(substr(d, 2), '0', ''), 4, '0'), 4) END
     FROM codes
 $$;
+
+-- Retired: dates are now parsed by expressions generated from each contract's format (gmoda_assets/lib/sql_dates.py),
+-- which PostgreSQL runs far faster than a SQL function per value.
+DROP FUNCTION IF EXISTS ops.date_from_parts(text, text, text);
+DROP FUNCTION IF EXISTS ops.date_parts_are_valid(text, text, text);

@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from dagster import materialize
 
+from gmoda_assets.conform.dimensions import dimension_assets
+from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
 from gmoda_assets.conform.linkage_features import linkage_features
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
@@ -189,11 +191,13 @@ def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, in
     assert ingest_landing_zone(instance, defs, platform, ["nhs"]).tally.runs_failed == 0
 
     births_staging = next(a for a in staging_assets if a.key.path == ["staging", "nhs", "births"])
-    result = materialize([postcode_lookup, *staging_assets, linkage_features], resources={"warehouse": Warehouse()},
-                         raise_on_error=False)
+    result = materialize([postcode_lookup, *staging_assets, linkage_features, *dimension_assets, *fact_assets_hpp],
+                         resources={"warehouse": Warehouse()}, raise_on_error=False)
     failed = {(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations() if not c.passed}
     assert ("staging/nhs/births", "reject_rate_acceptable") in failed
     built = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "staging/nhs/hv_reviews" in built  # other feeds still build
-    assert "staging/linkage_features" not in built  # downstream of the failing feed: stopped in this run
+    assert "conformed/fact_health_visiting_reviews" in built
+    # Downstream of the failing feed, in staging and across the layer boundary: stopped in this run.
+    assert "staging/linkage_features" not in built and "conformed/fact_births" not in built
     assert births_staging.check_specs_by_output_name  # the check is declared on the asset
