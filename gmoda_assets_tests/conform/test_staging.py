@@ -12,12 +12,14 @@ from dagster import materialize
 
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
+from gmoda_assets.conform.linkage_features import CHECKS as LINKAGE_CHECKS
 from gmoda_assets.conform.linkage_features import linkage_features
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.pseudonymise import secret_key
+from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
@@ -156,6 +158,29 @@ def test_linkage_features_are_derived_only(staged, warehouse_url):
             "FROM staging.linkage_features WHERE feed_id = 'nhs.births'").fetchone()
     assert total > 100 and soundex > 0.98 * total and sectors > 0.97 * total
     assert all(c.passed for c in staged["checks"]), [(c.asset_key.to_user_string(), c.check_name) for c in staged["checks"] if not c.passed]
+
+
+def test_linkage_check_catches_a_leaked_name_a_bad_code_and_a_duplicate(staged, warehouse_url):
+    """The blocking linkage check, run over the real table with three faults spliced in."""
+    with psycopg.connect(warehouse_url) as conn:
+        first, second = [r[0] for r in conn.execute(
+            "SELECT record_key FROM staging.linkage_features WHERE feed_id = 'nhs.births' ORDER BY record_key LIMIT 2")]
+    query = (
+        "SELECT feed_id, record_key, nhs_number_pseudonym, given_name_pseudonym, date_of_birth_pseudonym, "
+        "postcode_pseudonym, address_pseudonym, family_name_soundex, "
+        f"CASE WHEN record_key = '{first}' THEN 'SMITH' ELSE family_name_pseudonym END AS family_name_pseudonym, "
+        f"CASE WHEN record_key = '{second}' THEN given_name_soundex || '0' ELSE given_name_soundex END AS given_name_soundex "
+        "FROM staging.linkage_features "
+        f"UNION ALL SELECT * FROM (SELECT feed_id, record_key, nhs_number_pseudonym, given_name_pseudonym, date_of_birth_pseudonym, "
+        "postcode_pseudonym, address_pseudonym, family_name_soundex, family_name_pseudonym, given_name_soundex "
+        "FROM staging.linkage_features WHERE feed_id = 'gmp.incidents' LIMIT 1) AS duplicate"
+    )
+    [result] = validate_in_postgres(Warehouse().sqlalchemy_url, query, LINKAGE_CHECKS, ["staging", "linkage_features"])
+    assert not result.passed and result.metadata["expectations_failed"].value == 2
+    details = {d["about"]: d for d in result.metadata["results"].value}
+    malformed = details["a pseudonym or Soundex code not in its form"]
+    assert malformed["failing_rows"] == 2 and {first, second} <= {s.split("record_key=")[1] for s in malformed["sample"]}
+    assert details["a record with more than one row of features"]["failing_rows"] == 1
 
 
 def test_linkage_name_features_match_the_true_names(staged, warehouse_url):
