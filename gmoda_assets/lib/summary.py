@@ -37,8 +37,9 @@ def print_summary(url: str, tallies: list) -> None:
         print(f"Dagster runs: {runs} ({failed_runs} failed)")
         print(f"Assets materialised: {materialised}")
         print(f"Checks: {passed} passed, {len(failed)} failed")
-        for check, n in sorted(Counter(c.split(" ", 1)[1] for c in failed).items()):
-            print(f"  {n:4d} x {check}")
+        # By layer: raw warnings flag bad rows a partner sent; a failure above raw is the platform's to fix.
+        for (layer, check), n in sorted(Counter((c.split("/", 1)[0], c.split(" ", 1)[1]) for c in failed).items()):
+            print(f"  {n:4d} x {layer} {check}")
     with psycopg.connect(url) as conn:
         print("Rows per table:")
         for table, rows in table_rows(conn):
