@@ -37,7 +37,7 @@ COLUMNS = {
 _PSEUDONYMS = [c for c in COLUMNS if c.endswith("_pseudonym")]
 _SOUNDEX = ["given_name_soundex", "family_name_soundex"]
 # One scan, one regex per row over the row's codes joined together: a regex per column read 2M rows a dozen
-# times, and a regex per value took three times as long (bench/conform.py). NULLs (no such field) are skipped.
+# times, and a regex per value took three times as long (GM scale: 10.8 s, this 3.5 s). NULLs are skipped.
 _MALFORMED = (
     "SELECT feed_id, record_key FROM {batch} WHERE "
     f"concat_ws(',', {', '.join(_PSEUDONYMS)}) !~ '^([0-9a-f]{{{{32}}}}(,|$))*$' "
