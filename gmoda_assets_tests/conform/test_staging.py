@@ -165,15 +165,12 @@ def test_linkage_check_catches_a_leaked_name_a_bad_code_and_a_duplicate(staged, 
     with psycopg.connect(warehouse_url) as conn:
         first, second = [r[0] for r in conn.execute(
             "SELECT record_key FROM staging.linkage_features WHERE feed_id = 'nhs.births' ORDER BY record_key LIMIT 2")]
+    kept = "feed_id, record_key, nhs_number_pseudonym, given_name_pseudonym, date_of_birth_pseudonym, postcode_pseudonym, address_pseudonym, family_name_soundex"
     query = (
-        "SELECT feed_id, record_key, nhs_number_pseudonym, given_name_pseudonym, date_of_birth_pseudonym, "
-        "postcode_pseudonym, address_pseudonym, family_name_soundex, "
-        f"CASE WHEN record_key = '{first}' THEN 'SMITH' ELSE family_name_pseudonym END AS family_name_pseudonym, "
+        f"SELECT {kept}, CASE WHEN record_key = '{first}' THEN 'SMITH' ELSE family_name_pseudonym END AS family_name_pseudonym, "
         f"CASE WHEN record_key = '{second}' THEN given_name_soundex || '0' ELSE given_name_soundex END AS given_name_soundex "
-        "FROM staging.linkage_features "
-        f"UNION ALL SELECT * FROM (SELECT feed_id, record_key, nhs_number_pseudonym, given_name_pseudonym, date_of_birth_pseudonym, "
-        "postcode_pseudonym, address_pseudonym, family_name_soundex, family_name_pseudonym, given_name_soundex "
-        "FROM staging.linkage_features WHERE feed_id = 'gmp.incidents' LIMIT 1) AS duplicate"
+        "FROM staging.linkage_features UNION ALL SELECT * FROM "
+        f"(SELECT {kept}, family_name_pseudonym, given_name_soundex FROM staging.linkage_features WHERE feed_id = 'gmp.incidents' LIMIT 1) AS duplicate"
     )
     [result] = validate_in_postgres(Warehouse().sqlalchemy_url, query, LINKAGE_CHECKS, ["staging", "linkage_features"])
     assert not result.passed and result.metadata["expectations_failed"].value == 2
