@@ -1,9 +1,10 @@
 """Staging assets: one typed, pseudonymised, deduplicated table per feed, with a table of rejected rows.
 
 Which raw rows a feed's staging table is built from depends on how the partner delivers: a snapshot feed's
-latest loaded drop holds everything the partner holds, so staging is that drop; an increment feed's drops add
-up, so staging is all of them. Among the valid versions of a record the latest delivery wins (the history of
-deliveries stays in raw). A row with any invalid value is set aside in ``staging.<feed>__rejects`` with its
+newest delivery holds everything the partner holds, so staging is that drop; an increment feed's drops add
+up, so staging is all of them. Among the valid versions of a record the newest delivery wins (the history of
+deliveries stays in raw). Newest means the latest delivery date in the file name, not the last drop loaded
+(``delivery_order``). A row with any invalid value is set aside in ``staging.<feed>__rejects`` with its
 reasons, so for every feed: rows considered = staged + rejected + superseded by a later version.
 """
 
@@ -20,6 +21,7 @@ from dagster import (
 )
 from psycopg import sql
 
+from gmoda_assets.conform.delivery_order import delivery_order
 from gmoda_assets.conform.staging_sql import build, normalised_postcode, q
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
 from gmoda_assets.lib.pseudonymise import pads
@@ -120,10 +122,9 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
                 if postcode else sql.SQL(""))
         reasons = ", ".join(f"CASE WHEN {cond} THEN {reason} END" for reason, cond in rules) or "NULL::text"
         with warehouse.connect(autocommit=True) as conn, conn.transaction():
-            latest = conn.execute(
-                "SELECT drop_id FROM ops.drops WHERE feed_id = %s AND status = 'loaded' ORDER BY processed_at DESC LIMIT 1",
-                (contract.feed_id,)).fetchone()
-            scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest[0] if latest else ""))
+            order = delivery_order(conn, contract)
+            latest = order[-1] if order else None
+            scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest or ""))
                      if contract.delivery == "snapshot" else sql.SQL(""))
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE _typed ON COMMIT DROP AS SELECT r._drop_id, r._row_number, r._loaded_at, {}, "
@@ -137,9 +138,13 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
             conn.execute(sql.SQL("CREATE TABLE {} ({}, _drop_id text NOT NULL, _row_number integer NOT NULL, "
                                  "_delivered_at timestamptz NOT NULL, PRIMARY KEY (record_key))").format(
                 table, sql.SQL(", ").join(sql.SQL(f"{q(c.name)} {c.sql_type}") for c in columns)))
+            # The newest delivery of a record wins; rows of a drop the ledger does not list lose to every listed one.
             conn.execute(sql.SQL(
                 "INSERT INTO {} SELECT DISTINCT ON (record_key) {}, _drop_id, _row_number, _loaded_at FROM _typed "
-                "WHERE cardinality(reasons) = 0 ORDER BY record_key, _loaded_at DESC, _row_number DESC").format(table, names))
+                "LEFT JOIN unnest(%s::text[]) WITH ORDINALITY AS o (drop_id, delivery_rank) ON o.drop_id = _typed._drop_id "
+                "WHERE cardinality(reasons) = 0 "
+                "ORDER BY record_key, o.delivery_rank DESC NULLS LAST, _loaded_at DESC, _row_number DESC").format(table, names),
+                (order,))
             conn.execute(sql.SQL(
                 "CREATE TABLE {} AS SELECT _drop_id, _row_number, record_key, reasons FROM _typed "
                 "WHERE cardinality(reasons) > 0 ORDER BY _drop_id, _row_number").format(rejects))
@@ -157,7 +162,7 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
                 "rows_staged": staged,
                 "rows_rejected": rejected,
                 "rows_superseded": valid - staged,
-                "built_from": (latest[0] if latest else "no drop yet") if contract.delivery == "snapshot" else "all increments",
+                "built_from": (latest or "no drop yet") if contract.delivery == "snapshot" else "all increments",
                 "top_reject_reasons": "; ".join(f"{n} x {r.split(': ', 1)[0]}: {r.split(': ', 2)[1]}" for r, n in top) or "none",
             },
             check_results=results,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -93,14 +93,29 @@ class FeedContract:
     def matches(self, file_name: str) -> bool:
         return self._file_pattern.fullmatch(file_name) is not None
 
+    def delivery_date(self, file_name: str) -> date | None:
+        """The delivery date the file name carries by the template (the 1st when it names only a month), or None
+        when the name does not match or its date is not a real one (``20240231``)."""
+        found = self._file_pattern.fullmatch(file_name)
+        if found is None or not found.groups():
+            return None
+        try:
+            return datetime.strptime(found.group(1), self._date_formats[0]).date()
+        except ValueError:
+            return None
+
+    @property
+    def _date_formats(self) -> list[str]:
+        return [m.group(0)[1:-1].split(":", 1)[1] for m in _PLACEHOLDER.finditer(self.file_name)]
+
     @property
     def _file_pattern(self) -> re.Pattern:
         literal = _PLACEHOLDER.split(self.file_name)
-        dates = [_date_regex(m.group(0)[1:-1].split(":", 1)[1]) for m in _PLACEHOLDER.finditer(self.file_name)]
+        dates = [f"({_date_regex(fmt)})" for fmt in self._date_formats]
         return re.compile("".join(re.escape(part) + (dates[i] if i < len(dates) else "") for i, part in enumerate(literal)))
 
 
-_DATE_DIRECTIVES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%B": "[A-Z][a-z]+", "%b": "[A-Z][a-z]{2}"}
+_DATE_DIRECTIVES = {"%Y": "[0-9]{4}", "%y": "[0-9]{2}", "%m": "[0-9]{2}", "%d": "[0-9]{2}", "%B": "[A-Z][a-z]+", "%b": "[A-Z][a-z]{2}"}
 
 
 def _date_regex(fmt: str) -> str:

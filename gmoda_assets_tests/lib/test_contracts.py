@@ -32,6 +32,17 @@ def test_file_names_match_only_their_own_feed():
     assert match_file("wigan", "Stockport EYFSP October 2025.csv") is None
 
 
+def test_delivery_date_read_from_the_file_name():
+    for c in feed_contracts():
+        whole_days = "%d" in c.file_name
+        for day in (date(2025, 10, 1), date(2024, 2, 29), date(2026, 12, 31)):
+            assert c.delivery_date(c.render_file_name(day)) == (day if whole_days else day.replace(day=1)), c.feed_id
+    tenancies = match_file("stockport_homes", "SH_Tenancy_Members_20251101.csv")
+    assert tenancies.delivery_date("SH_Tenancy_Members_20250231.csv") is None  # matches the pattern, not a real day
+    assert tenancies.delivery_date("SH_Tenancy_Members_20251101_resend.csv") is None
+    assert match_file("wigan", "Wigan EYFSP July 2025.csv").delivery_date("Wigan EYFSP July 2025.csv") == date(2025, 7, 1)
+
+
 def test_delivered_names_become_sql_identifiers():
     assert db_identifier("Date of Birth") == "date_of_birth"
     assert db_identifier("NHSNumber") == "nhs_number"

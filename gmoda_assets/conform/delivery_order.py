@@ -1,0 +1,20 @@
+"""Which of a feed's drops is the newest delivery: the order staging takes snapshots and record versions in.
+
+Drops load in whatever order their runs happen to finish, so processing time says little about which delivery
+is newer. The partner's delivery date does: it is in the file name, by the contract's ``{date:...}``
+template. Processing order only breaks ties (two files for one date, or for one month when the name carries
+no day). A name that matches its contract but holds no real date counts as delivered on the day it was
+processed.
+"""
+
+from __future__ import annotations
+
+from gmoda_assets.lib.contracts import FeedContract
+
+
+def delivery_order(conn, contract: FeedContract) -> list[str]:
+    """The feed's loaded drops, oldest delivery first."""
+    drops = conn.execute("SELECT drop_id, file_name, processed_at FROM ops.drops WHERE feed_id = %s AND status = 'loaded'",
+                         (contract.feed_id,)).fetchall()
+    return [drop_id for drop_id, file_name, processed_at in sorted(
+        drops, key=lambda d: (contract.delivery_date(d[1]) or d[2].date(), d[2], d[0]))]
