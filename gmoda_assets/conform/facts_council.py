@@ -105,7 +105,7 @@ SEX = _copied("text", "Sex of the child: male, female or unknown.", "sex")
 BIRTH_YEAR = _copied("smallint", "Year of birth (date of birth is not kept).", "birth_year")
 BIRTH_MONTH = _copied("smallint", "Month of birth, 1-12 (date of birth is not kept).", "birth_month")
 # The first year of an academic year '2024/25', when it is well formed (staging keeps it as delivered text).
-ACADEMIC_START = "CASE WHEN s.academic_year ~ '^\\d{4}/\\d{2}$' THEN left(s.academic_year, 4)::integer END"
+ACADEMIC_START = "CASE WHEN s.academic_year ~ '^[0-9]{4}/[0-9]{2}$' THEN left(s.academic_year, 4)::integer END"
 
 EYFSP = CouncilFact("fact_early_years_outcomes", "eyfsp", {
     "record_key": RECORD_KEY,

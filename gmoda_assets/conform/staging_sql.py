@@ -48,18 +48,35 @@ def parsed_date(col: Column) -> str:
     return dates.parsed_date(value(col), col.format)
 
 
-def typed(col: Column) -> tuple[str, str | None]:
-    """(SQL for the typed value, SQL condition true when a delivered value is invalid) of a non-identifier."""
+# Shapes use [0-9], not \d: on a database with an ICU locale \d also matches other scripts' digits, which no
+# cast accepts.
+INTEGER_SHAPE = "^-?[0-9]+$"
+DECIMAL_SHAPE = "^-?[0-9]+([.][0-9]+)?$"
+# What a value must fit to be staged: PostgreSQL's integer; for a decimal, at most 15 digits before the point
+# (whole parts stay exact in the doubles analysts' tools read numbers into; digits after it are not limited).
+# pg_input_is_valid tests the fit without raising, so one value too large rejects its row, not the feed.
+RANGES = {"integer": ("integer", "an integer (-2147483648 to 2147483647)"),
+          "decimal": ("numeric(30,15)", "a decimal (at most 15 digits before the point)")}
+
+
+def typed(col: Column) -> tuple[str, tuple[str, str] | None]:
+    """(SQL for the typed value of a non-identifier, its rejection rule: (SQL for the reason, SQL condition))."""
     v = value(col)
-    if col.type == "integer":
-        return f"CASE WHEN {v} ~ '^-?\\d+$' THEN {v}::integer END", f"{v} !~ '^-?\\d+$'"
-    if col.type == "decimal":
-        return f"CASE WHEN {v} ~ '^-?\\d+(\\.\\d+)?$' THEN {v}::numeric END", f"{v} !~ '^-?\\d+(\\.\\d+)?$'"
+    shown = f"quote_literal(left({v}, 40))"
+    if col.type in ("integer", "decimal"):
+        shape = lit(INTEGER_SHAPE if col.type == "integer" else DECIMAL_SHAPE)
+        fits, what = RANGES[col.type]
+        valid = f"{v} ~ {shape} AND pg_input_is_valid({v}, {lit(fits)})"
+        reason = (f"CASE WHEN {v} ~ {shape} THEN {lit(f'{col.name}: out of range for {what}: ')} "
+                  f"ELSE {lit(f'{col.name}: not a valid {col.type}: ')} END || {shown}")
+        return f"CASE WHEN {valid} THEN {v}::{SQL_TYPES[col.type]} END", (reason, f"{v} IS NOT NULL AND NOT ({valid})")
     if col.type in ("date", "datetime"):
-        return parsed_date(col), f"{parsed_date(col)} IS NULL"
+        # Years have four digits at most, so every date parsed fits date, smallint years and integer day counts.
+        reason = f"{lit(f'{col.name}: not a date written as {col.format}: ')} || {shown}"
+        return parsed_date(col), (reason, f"{v} IS NOT NULL AND {parsed_date(col)} IS NULL")
     if col.type == "code":
-        mapping = lit(json.dumps(col.values, sort_keys=True))
-        return f"({mapping}::jsonb ->> {v})", f"({mapping}::jsonb ->> {v}) IS NULL"
+        code = f"({lit(json.dumps(col.values, sort_keys=True))}::jsonb ->> {v})"
+        return code, (f"{lit(f'{col.name}: not a known code: ')} || {shown}", f"{v} IS NOT NULL AND {code} IS NULL")
     return v, None
 
 
@@ -126,9 +143,8 @@ def build(contract: FeedContract) -> tuple[list[StagingColumn], list[tuple[str, 
         if col is None:
             columns.append(StagingColumn(field, sql_type, spec.get("description", field.replace("_", " ")), f"NULL::{sql_type}"))
             continue
-        typed_value, invalid = typed(col)
+        typed_value, rule = typed(col)
         columns.append(StagingColumn(field, sql_type, spec.get("description", field.replace("_", " ")), typed_value, (field,)))
-        if invalid:
-            what = f"a date written as {col.format}" if col.format else ("a known code" if col.values else f"a valid {col.type}")
-            rules.append((f"{lit(f'{col.name}: not {what}: ')} || quote_literal(left({v}, 40))", f"{v} IS NOT NULL AND {invalid}"))
+        if rule:
+            rules.append(rule)
     return columns, rules

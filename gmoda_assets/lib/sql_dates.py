@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 
 # Directive -> (part, width, shape). Only fixed-width directives: a format with %B or %-d cannot be cut by position.
+# Digits are [0-9], not \d: under an ICU locale \d matches other scripts' digits too, which ::integer refuses.
 _DIRECTIVES = {
-    "%Y": ("year", 4, r"\d{4}"), "%y": ("year2", 2, r"\d{2}"), "%m": ("month", 2, r"\d{2}"),
-    "%d": ("day", 2, r"\d{2}"), "%b": ("month_name", 3, "[A-Za-z]{3}"),
+    "%Y": ("year", 4, "[0-9]{4}"), "%y": ("year2", 2, "[0-9]{2}"), "%m": ("month", 2, "[0-9]{2}"),
+    "%d": ("day", 2, "[0-9]{2}"), "%b": ("month_name", 3, "[A-Za-z]{3}"),
     "%H": (None, 2, "([01][0-9]|2[0-3])"), "%M": (None, 2, "[0-5][0-9]"), "%S": (None, 2, "[0-5][0-9]"),
 }
 _MONTHS = "ARRAY['JAN','FEB','MAR','APR','MAY','JUN','JUL','AUG','SEP','OCT','NOV','DEC']"

@@ -1,5 +1,6 @@
 """Staging against the simulator's ground truth: canonical values, rejects, pseudonyms, no identifiers."""
 
+import csv
 import hashlib
 import hmac
 import json
@@ -8,7 +9,7 @@ import re
 import pandas as pd
 import psycopg
 import pytest
-from dagster import materialize
+from dagster import AssetCheckSeverity, materialize
 
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
@@ -223,3 +224,139 @@ def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, in
     # Downstream of the failing feed, in staging and across the layer boundary: stopped in this run.
     assert "staging/linkage_features" not in built and "conformed/fact_births" not in built
     assert births_staging.check_specs_by_output_name  # the check is declared on the asset
+
+
+def _rows(path) -> tuple[list[str], list[list[str]]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        header, *rows = csv.reader(handle)
+    return header, rows
+
+
+def _deliver(partner: str, file_name: str, header: list[str], rows: list[list[str]]) -> None:
+    """Write a file into the landing zone as the partner would."""
+    path = settings.landing_dir() / partner / file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+
+
+def _ingest(instance, defs, landing, partner: str, url: str) -> dict[str, str]:
+    """Load the partner's new files through Dagster runs; the drop id of every file held, by file name."""
+    report = ingest_landing_zone(instance, defs, landing, [partner])
+    assert report.tally.runs_failed == 0, report.tally.failures
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT file_name, drop_id FROM ops.drops WHERE partner = %s", (partner,)).fetchall())
+
+
+def _stage(*feeds: str, also=()):
+    chosen = [a for a in staging_assets if "/".join(a.key.path[1:]) in feeds]
+    result = materialize([postcode_lookup, *chosen, *also], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    return result, {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+
+
+def _clean_rows(simulated_month, file_name: str) -> list[int]:
+    """Row numbers (1 = first after the header) the simulator left unspoilt in a file."""
+    manifest = json.loads((simulated_month.parent / "landing_truth" / "manifest.json").read_text())
+    [entry] = [f for f in manifest["files"] if f["file_name"] == file_name]
+    spoilt = {e["row"] for e in entry["errors"]}
+    return [n for n in range(1, entry["rows"] + 1) if n not in spoilt]
+
+
+def test_snapshot_is_the_newest_delivery_whatever_the_load_order(platform, instance, defs, warehouse_url, simulated_month):
+    """Two snapshots loaded in reverse delivery order (as concurrent runs may finish): staging holds the one with
+    the later delivery date in its file name."""
+    [source] = (simulated_month / "stockport_homes").glob("SH_Tenancy_Members_*.csv")
+    header, rows = _rows(source)
+    _deliver("stockport_homes", "SH_Tenancy_Members_20251201.csv", header, rows[:-5])  # newer: five members fewer
+    _ingest(instance, defs, platform, "stockport_homes", warehouse_url)
+    _deliver("stockport_homes", "SH_Tenancy_Members_20251101.csv", header, rows)
+    drops = _ingest(instance, defs, platform, "stockport_homes", warehouse_url)
+    assert drops["SH_Tenancy_Members_20251101.csv"] != drops["SH_Tenancy_Members_20251201.csv"]
+    _, built = _stage("stockport_homes/tenancies")
+    assert "staging/stockport_homes/tenancies" in built
+    with psycopg.connect(warehouse_url) as conn:
+        held = {r[0] for r in conn.execute("SELECT DISTINCT _drop_id FROM staging.stockport_homes__tenancies")}
+    assert held == {drops["SH_Tenancy_Members_20251201.csv"]}
+
+
+def test_an_older_increment_loaded_later_does_not_win(platform, instance, defs, warehouse_url, simulated_month):
+    """A birth corrected in the December increment keeps its correction when the November increment, holding the
+    earlier version, is loaded after it."""
+    [source] = (simulated_month / "nhs").glob("GM_CHIS_Births_*.csv")
+    header, rows = _rows(source)
+    first, second = _clean_rows(simulated_month, source.name)[:2]
+    weight = header.index("BirthWeightGrams")
+    earlier = [rows[first - 1], rows[second - 1]]
+    corrected = [list(rows[first - 1])]
+    corrected[0][weight] = str(int(corrected[0][weight]) + 111)
+    _deliver("nhs", "GM_CHIS_Births_20251201.csv", header, corrected)
+    _ingest(instance, defs, platform, "nhs", warehouse_url)
+    _deliver("nhs", "GM_CHIS_Births_20251101.csv", header, earlier)
+    drops = _ingest(instance, defs, platform, "nhs", warehouse_url)
+    _, built = _stage("nhs/births")
+    assert "staging/nhs/births" in built
+    with psycopg.connect(warehouse_url) as conn:
+        staged = conn.execute("SELECT _drop_id, _row_number, birth_weight_grams FROM staging.nhs__births "
+                              "ORDER BY _drop_id").fetchall()
+    assert sorted(staged) == sorted([(drops["GM_CHIS_Births_20251201.csv"], 1, int(corrected[0][weight])),
+                                     (drops["GM_CHIS_Births_20251101.csv"], 2, int(rows[second - 1][weight]))])
+
+
+def test_a_value_out_of_range_rejects_only_its_row(platform, instance, defs, warehouse_url, simulated_month):
+    """Integers beyond PostgreSQL's integer, decimals beyond 15 digits and digits of another script each reject
+    their own row with a reason naming the column; the rest of the feed stages, values at the edge of the range
+    (years 0001 and 9999 included) stage as delivered, and the conformed facts build from them."""
+    [births] = (simulated_month / "nhs").glob("GM_CHIS_Births_*.csv")
+    header, rows = _rows(births)
+    clean = _clean_rows(simulated_month, births.name)
+    spoil = {  # row number -> (column, value, reason or None when the value must stage)
+        clean[0]: ("BirthWeightGrams", "99999999999", "out of range for an integer (-2147483648 to 2147483647)"),
+        clean[1]: ("GestationWeeks", "-2147483649", "out of range for an integer (-2147483648 to 2147483647)"),
+        clean[2]: ("BirthWeightGrams", "٣٢٠٠", "not a valid integer"),
+        clean[3]: ("MotherAge", "2147483647", None),
+        clean[4]: ("GestationWeeks", "-2147483648", None),
+    }
+    for n, (column, value, _) in spoil.items():
+        rows[n - 1][header.index(column)] = value
+    _deliver("nhs", births.name, header, rows)
+    [tenancies] = (simulated_month / "stockport_homes").glob("SH_Tenancy_Members_*.csv")
+    t_header, t_rows = _rows(tenancies)
+    t_clean = _clean_rows(simulated_month, tenancies.name)
+    t_spoil = {
+        t_clean[0]: ("bedrooms", "99999999999", "out of range for an integer (-2147483648 to 2147483647)"),
+        t_clean[1]: ("arrears_weeks", "1234567890123456.5", "out of range for a decimal (at most 15 digits before the point)"),
+        t_clean[2]: ("arrears_weeks", "123456789012345.333333333333333333333", None),
+        t_clean[3]: ("tenancy_end", "31/12/9999", None),
+        t_clean[4]: ("dob", "01/01/0001", None),
+    }
+    for n, (column, value, _) in t_spoil.items():
+        t_rows[n - 1][t_header.index(column)] = value
+    _deliver("stockport_homes", tenancies.name, t_header, t_rows)
+    _ingest(instance, defs, platform, "nhs", warehouse_url)
+    _ingest(instance, defs, platform, "stockport_homes", warehouse_url)
+
+    facts = [a for a in fact_assets_hpp if a.key.path[-1] in ("fact_births", "fact_tenancies")]
+    result, built = _stage("nhs/births", "stockport_homes/tenancies", also=[*dimension_assets, *facts])
+    assert {"staging/nhs/births", "staging/stockport_homes/tenancies",
+            "conformed/fact_births", "conformed/fact_tenancies"} <= built
+    with psycopg.connect(warehouse_url) as conn:
+        for table, spoilt in (("nhs__births", spoil), ("stockport_homes__tenancies", t_spoil)):
+            rejects = dict(conn.execute(f'SELECT _row_number, reasons FROM staging."{table}__rejects"').fetchall())
+            staged = {r[0] for r in conn.execute(f'SELECT _row_number FROM staging."{table}"')}
+            for n, (column, value, reason) in spoilt.items():
+                if reason:
+                    assert rejects.get(n) == [f"{column}: {reason}: '{value}'"], (table, n)
+                else:
+                    assert n in staged and n not in rejects, (table, n)
+            assert len(staged) > 0.8 * (len(rows) if table == "nhs__births" else len(t_rows)), table
+        edge = conn.execute(f"SELECT mother_age FROM staging.nhs__births WHERE _row_number = {clean[3]}").fetchone()
+        arrears, ended, born = conn.execute(
+            "SELECT s.rent_arrears_weeks::text, s.tenancy_end_date::text, s.birth_year, f.tenancy_end_date_key, f.is_open, "
+            "f.birth_year FROM staging.stockport_homes__tenancies AS s JOIN conformed.fact_tenancies AS f USING (record_key) "
+            f"WHERE s._row_number IN ({t_clean[2]}, {t_clean[3]}, {t_clean[4]}) ORDER BY s._row_number").fetchall()
+    assert edge == (2147483647,)
+    assert arrears[0] == "123456789012345.333333333333333333333"
+    assert ended[1] == "9999-12-31" and ended[3:5] == (-1, False)  # beyond dim_date: the unknown date
+    assert born[2] == 1 and born[5] == 1
+    conformed = [c for c in result.get_asset_check_evaluations() if c.asset_key.path[0] == "conformed"]
+    assert conformed and all(c.passed for c in conformed if c.severity == AssetCheckSeverity.ERROR)
