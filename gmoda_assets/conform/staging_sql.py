@@ -54,9 +54,10 @@ INTEGER_SHAPE = "^-?[0-9]+$"
 DECIMAL_SHAPE = "^-?[0-9]+([.][0-9]+)?$"
 # What a value must fit to be staged: PostgreSQL's integer; for a decimal, at most 15 digits before the point
 # (whole parts stay exact in the doubles analysts' tools read numbers into; digits after it are not limited).
-# pg_input_is_valid tests the fit without raising, so one value too large rejects its row, not the feed.
-RANGES = {"integer": ("integer", "an integer (-2147483648 to 2147483647)"),
-          "decimal": ("numeric(30,15)", "a decimal (at most 15 digits before the point)")}
+# pg_input_is_valid tests the fit without raising, so one value too large rejects its row, not the feed; values
+# this short or shorter always fit, and skip it.
+RANGES = {"integer": ("integer", 9, "an integer (-2147483648 to 2147483647)"),
+          "decimal": ("numeric(30,15)", 15, "a decimal (at most 15 digits before the point)")}
 
 
 def typed(col: Column) -> tuple[str, tuple[str, str] | None]:
@@ -65,8 +66,8 @@ def typed(col: Column) -> tuple[str, tuple[str, str] | None]:
     shown = f"quote_literal(left({v}, 40))"
     if col.type in ("integer", "decimal"):
         shape = lit(INTEGER_SHAPE if col.type == "integer" else DECIMAL_SHAPE)
-        fits, what = RANGES[col.type]
-        valid = f"{v} ~ {shape} AND pg_input_is_valid({v}, {lit(fits)})"
+        fits, short, what = RANGES[col.type]
+        valid = f"{v} ~ {shape} AND CASE WHEN octet_length({v}) <= {short} THEN true ELSE pg_input_is_valid({v}, {lit(fits)}) END"
         reason = (f"CASE WHEN {v} ~ {shape} THEN {lit(f'{col.name}: out of range for {what}: ')} "
                   f"ELSE {lit(f'{col.name}: not a valid {col.type}: ')} END || {shown}")
         return f"CASE WHEN {valid} THEN {v}::{SQL_TYPES[col.type]} END", (reason, f"{v} IS NOT NULL AND NOT ({valid})")
