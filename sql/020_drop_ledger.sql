@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS ops.drops (
     CHECK (status = 'duplicate' OR rows_delivered = rows_loaded + rows_quarantined)
 );
 CREATE INDEX IF NOT EXISTS drops_feed_hash ON ops.drops (feed_id, content_hash);
+ALTER TABLE ops.drops ADD COLUMN IF NOT EXISTS blank_lines integer NOT NULL DEFAULT 0;
 
 COMMENT ON TABLE ops.drops IS 'One row per partner file processed: loaded into raw, recognised as a re-delivery, or quarantined with its reason.';
 COMMENT ON COLUMN ops.drops.drop_id IS 'Partition key of the drop in Dagster: <partner>.<feed>/<file name>@<first 12 hex of sha256>.';
@@ -31,4 +32,5 @@ COMMENT ON COLUMN ops.drops.rows_loaded IS 'Rows appended to the raw table by th
 COMMENT ON COLUMN ops.drops.rows_quarantined IS 'Rows set aside with the file in quarantine.';
 COMMENT ON COLUMN ops.drops.duplicate_of IS 'For a duplicate: the drop that first delivered this content.';
 COMMENT ON COLUMN ops.drops.reason IS 'Why the file was quarantined: drop, file, row, line, column, expected, found.';
+COMMENT ON COLUMN ops.drops.blank_lines IS 'Blank lines outside quoted fields, left out when the file was loaded (they are not rows).';
 COMMENT ON COLUMN ops.drops.quarantine_path IS 'Where the quarantined file and its reason file now are.';

@@ -22,6 +22,9 @@ from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.resources import LandingZone, Warehouse
 
 
+BLANK_LINES_SHOWN = 20
+
+
 def _description(contract: FeedContract) -> str:
     partner = partners()[contract.partner]["name"]
     grain = kinds()[contract.kind]["grain"]
@@ -106,7 +109,7 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
             query = sql.SQL("SELECT * FROM {} WHERE _drop_id = {}").format(
                 raw_table_ident(contract), sql.Literal(held_by)).as_string(conn)
         results = validate_in_postgres(warehouse.sqlalchemy_url, query, raw_checks(contract, outcome.rows_delivered),
-                                       contract.asset_key)
+                                       contract.asset_key, metadata={"drop": held_by})
         if outcome.status == "duplicate":
             context.log.info(f"{file_name}: same content as drop {outcome.duplicate_of}, already loaded; nothing loaded again.")
         return MaterializeResult(
@@ -120,6 +123,8 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
                 "rows_loaded": outcome.rows_loaded,
                 "rows_quarantined": 0,
                 "rows_already_held": outcome.rows_delivered - outcome.rows_loaded,
+                "blank_lines_skipped": len(outcome.blank_lines),
+                "blank_line_numbers": MetadataValue.json(outcome.blank_lines[:BLANK_LINES_SHOWN]),
                 "duplicate_of": outcome.duplicate_of or "",
                 "table_rows_total": table_rows,
                 "load_seconds": round(outcome.seconds, 3),

@@ -9,9 +9,9 @@ check digit, postcode shape), dates that do not parse, codes the contract does n
 from __future__ import annotations
 
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS
-from gmoda_assets.lib.contracts import FeedContract
+from gmoda_assets.lib.contracts import Column, FeedContract
 from gmoda_assets.lib.quality import CheckDef, expectation
-from gmoda_assets.lib.sql_dates import parsed_date
+from gmoda_assets.lib.sql_dates import date_shape, parsed_date
 
 
 def _sql_literal(text: str) -> str:
@@ -22,9 +22,22 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _rows_where(condition: str, column: str) -> str:
-    col = _ident(column)
-    return f"SELECT _row_number, {col} FROM {{batch}} WHERE {col} IS NOT NULL AND {condition} ORDER BY _row_number"
+def _spelled(fmt: str) -> str:
+    """A date format as partners read it (%d/%m/%Y -> DD/MM/YYYY), with no % to clash with query parameters."""
+    for directive, spelled in (("%d", "DD"), ("%m", "MM"), ("%Y", "YYYY"), ("%y", "YY"), ("%b", "Mon"), ("%H", "hh"),
+                               ("%M", "mm"), ("%S", "ss")):
+        fmt = fmt.replace(directive, spelled)
+    return fmt
+
+
+def _failing_rows(column: Column, condition: str, fault: str) -> str:
+    """The drop's rows whose value in ``column`` meets ``condition``, as row number and ``fault`` (SQL naming the
+    kind of fault). The value itself is shown only for a column that is not a direct identifier."""
+    col = _ident(column.db_name)
+    shown = "" if column.identifier else f", {col} AS value"
+    query = (f"SELECT _row_number, {_sql_literal(column.db_name + ': ')} || ({fault}) AS fault{shown} FROM {{batch}} "
+             f"WHERE {col} IS NOT NULL AND {condition} ORDER BY _row_number")
+    return query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")  # GE formats it
 
 
 def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> list[CheckDef]:
@@ -52,13 +65,17 @@ def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> lis
         ))
     id_checks = []
     for col in contract.columns:
+        c = _ident(col.db_name)
         if col.source in ("nhs_number", "mother_nhs_number"):
+            fault = (f"CASE WHEN regexp_replace({c}, '[\\s-]', '', 'g') !~ '^\\d{{10}}$' THEN 'not 10 digits' "
+                     "ELSE 'check digit does not match' END")
             id_checks.append({**expectation("unexpected_rows_expectation",
-                                            unexpected_rows_query=_rows_where(f"NOT ops.nhs_number_is_valid({_ident(col.db_name)})", col.db_name)),
+                                            unexpected_rows_query=_failing_rows(col, f"NOT ops.nhs_number_is_valid({c})", fault)),
                               "about": f"{col.db_name}: NHS number (10 digits, modulus-11 check digit)"})
         elif col.identifier == "postcode":
             id_checks.append({**expectation("unexpected_rows_expectation",
-                                            unexpected_rows_query=_rows_where(f"NOT ops.postcode_is_valid({_ident(col.db_name)})", col.db_name)),
+                                            unexpected_rows_query=_failing_rows(col, f"NOT ops.postcode_is_valid({c})",
+                                                                                "'not a UK postcode shape'")),
                               "about": f"{col.db_name}: UK postcode shape"})
     if id_checks:
         checks.append(CheckDef(
@@ -70,9 +87,9 @@ def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> lis
     for col in contract.columns:
         if col.type in ("date", "datetime"):
             c = _ident(col.db_name)
-            query = (f"SELECT _row_number, {c} FROM {{batch}} WHERE {c} IS NOT NULL "
-                     f"AND ({parsed_date(c, col.format)}) IS NULL ORDER BY _row_number")
-            query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")  # GE formats it
+            fault = (f"CASE WHEN {c} ~ {_sql_literal(date_shape(col.format)[0])} THEN 'no such calendar date' "
+                     f"ELSE {_sql_literal('not written as ' + _spelled(col.format))} END")
+            query = _failing_rows(col, f"({parsed_date(c, col.format)}) IS NULL", fault)
             date_checks.append({**expectation("unexpected_rows_expectation", unexpected_rows_query=query),
                                 "about": f"{col.db_name}: real date written as {col.format}"})
     if date_checks:

@@ -1,26 +1,34 @@
 """Loading one partner file into its raw table with COPY, all of its rows or none.
 
-The file is checked against its contract before any row moves (not empty, text not binary, a header with
-exactly the contract's columns), then streamed as delivered into PostgreSQL's own CSV parser, which also
-enforces the contract's encoding and catches ragged rows. A file that fails any of this is rejected with a
-reason naming the drop, the file, the row, the column and what was expected; the caller quarantines it.
-Bad values in an otherwise well-formed file are loaded as delivered and flagged by the raw checks.
+The file is read once: that read hashes it, keeps its head and sets its bytes aside in a private spool, so
+what is checked and copied is exactly what the hash names, whatever the partner's transfer does to the file
+meanwhile. The file is checked against its contract before any row moves (its hash matches the drop id, not
+empty, text not binary, a header with exactly the contract's columns), then streamed as delivered into
+PostgreSQL's own CSV parser, which also enforces the contract's encoding and catches ragged rows. Blank lines
+outside quoted fields (spreadsheet exports end with them) are left out of the stream and counted. A file that
+fails any of this is rejected with a reason naming the drop, the file, the row, the line and the column and
+what was expected, but never a value from the file: the caller quarantines it. Bad values in an otherwise
+well-formed file are loaded as delivered and flagged by the raw checks.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
-import io
 import re
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from psycopg import errors, sql
 
 from gmoda_assets.ingest.drops import parse_drop_id
 from gmoda_assets.lib.contracts import FeedContract
-from gmoda_assets.resources.landing_zone import LandingZone
+from gmoda_assets.lib.redaction import redacted
+from gmoda_assets.resources.landing_zone import CHUNK_BYTES, LandingZone
 
 LINEAGE_COLUMNS = {
     "_drop_id": "Drop (Dagster partition key) that delivered the row: <partner>.<feed>/<file>@<hash>.",
@@ -30,6 +38,7 @@ LINEAGE_COLUMNS = {
     "_loaded_at": "When the row was loaded.",
 }
 SNIFF_BYTES = 64 * 1024
+SPOOL_IN_MEMORY_BYTES = 16 << 20  # larger files are spooled to a temporary file
 BOM = b"\xef\xbb\xbf"
 
 
@@ -69,6 +78,7 @@ class LoadOutcome:
     rows_loaded: int
     duplicate_of: str | None = None
     seconds: float = 0.0
+    blank_lines: list[int] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
 
@@ -158,6 +168,13 @@ def check_header(contract: FeedContract, drop_id: str, file_name: str, head: byt
         ) from exc
     header = [h.strip() for h in next(csv.reader([header_text], delimiter=contract.delimiter, quotechar=contract.quote))]
     expected = [c.name for c in contract.columns]
+    if not set(header) & set(expected):
+        # Most likely no header at all, the first line being a data row: nothing of it may be shown.
+        raise DropRejected(
+            _reason(drop_id, file_name, f"no header row: the first line names none of the columns of contract "
+                    f"{contract.path.name} (it is not shown, as it may be a data row)", row=0, line=1,
+                    expected=expected, found=f"a line of {len(header)} fields")
+        )
     missing = [c for c in expected if c not in header]
     unexpected = [h for h in header if h not in expected]
     duplicated = sorted({h for h in header if header.count(h) > 1})
@@ -183,14 +200,103 @@ def check_header(contract: FeedContract, drop_id: str, file_name: str, head: byt
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
 
 
-def _copy_rejection(exc: errors.Error, contract: FeedContract, drop_id: str, file_name: str, file_columns: list[str]) -> dict:
-    """Turn PostgreSQL's COPY error into a rejection reason naming the line, row and delivered column."""
-    context = (exc.diag.context or "").splitlines()[0] if exc.diag.context else ""
+class _BlankLines:
+    """Takes the lines that are blank (nothing but spaces, tabs or a carriage return) outside quoted fields out
+    of a stream of whole lines, and keeps their line numbers. Inside quotes a blank line is data: whether a line
+    starts inside quotes is told by the parity of the quote characters before it, counted only where a blank
+    line is found, so a chunk without blank lines costs one regular-expression scan."""
+
+    def __init__(self, contract: FeedContract):
+        self.quote = contract.quote.encode("ascii")
+        self.space = b" \t\r".replace(contract.delimiter.encode("ascii"), b"")
+        self.before_blank = re.compile(b"\n(?=[" + re.escape(self.space) + b"]*\n)")
+        self.in_quotes = False  # at the start of the next line
+        self.line = 1  # the file's number of the next line
+        self.found: list[int] = []
+
+    def remove(self, text: bytes) -> bytes:
+        """``text``, whole lines each ending in a line feed, without its blank lines."""
+        if not text:
+            return text
+        starts = [m.end() for m in self.before_blank.finditer(text)]
+        if not text[: text.index(b"\n")].strip(self.space):
+            starts.insert(0, 0)
+        kept, taken, counted, in_quotes, line = [], 0, 0, self.in_quotes, self.line
+        for start in starts:
+            in_quotes ^= text.count(self.quote, counted, start) % 2 == 1
+            line += text.count(b"\n", counted, start)
+            counted = start
+            if not in_quotes:
+                self.found.append(line)
+                kept.append(text[taken:start])
+                taken = text.index(b"\n", start) + 1
+        self.in_quotes = in_quotes ^ (text.count(self.quote, counted) % 2 == 1)
+        self.line = line + text.count(b"\n", counted)
+        return b"".join(kept) + text[taken:] if kept else text
+
+
+@dataclass
+class Delivery:
+    """What the one read of a delivered file learned: its hash, size and head, and the blank lines it left out
+    of what COPY reads (the file's line numbers, ascending)."""
+
+    sha256: str
+    size: int
+    head: bytes
+    blank_lines: list[int]
+
+    def file_line(self, copy_line: int) -> int:
+        """The file's number of the line that COPY numbered ``copy_line``."""
+        line = copy_line
+        for blank in self.blank_lines:
+            if blank > line:
+                break
+            line += 1
+        return line
+
+
+def read_delivery(stream: BinaryIO, contract: FeedContract, spool: BinaryIO) -> Delivery:
+    """Read ``stream`` once: hash it, keep its head, and write it to ``spool`` without its blank lines."""
+    digest, size, head, carry = hashlib.sha256(), 0, b"", b""
+    blanks = _BlankLines(contract)
+    for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
+        size += len(chunk)
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+        text = carry + chunk
+        end = text.rfind(b"\n") + 1
+        spool.write(blanks.remove(text[:end]))
+        carry = text[end:]
+    if carry:  # a last line with no line end: kept as it is, unless blank
+        spool.write(blanks.remove(carry + b"\n")[:-1])
+    return Delivery(digest.hexdigest(), size, head, blanks.found)
+
+
+def _row_of(spool: BinaryIO, copy_line: int, quote: bytes) -> int:
+    """The data row (1 = the first after the header) holding line ``copy_line`` of what COPY read: a line that
+    starts inside a quoted field continues the row before it. Read from the spool, on the error path only."""
+    spool.seek(0)
+    row, in_quotes = 0, False
+    for number, text in enumerate(spool, start=1):
+        if number > 1 and not in_quotes:
+            row += 1
+        if number == copy_line:
+            break
+        in_quotes ^= text.count(quote) % 2 == 1
+    return row
+
+
+def _copy_rejection(exc: errors.Error, contract: FeedContract, drop_id: str, file_name: str, file_columns: list[str],
+                    delivery: Delivery, spool: BinaryIO) -> dict:
+    """Turn PostgreSQL's COPY error into a rejection reason naming the row, the file's line and the delivered
+    column. Its CONTEXT quotes the raw line, and its message may quote bytes of it: neither is passed on."""
+    context = exc.diag.context.splitlines()[0] if exc.diag.context else ""
     match = _COPY_CONTEXT.search(context)
-    line = int(match.group(1)) if match else None
+    copy_line = int(match.group(1)) if match else None
     db_to_name = {c.db_name: c.name for c in contract.columns}
     column = db_to_name.get(match.group(2).strip()) if match and match.group(2) else None
-    message = exc.diag.message_primary or str(exc)
+    message = redacted(exc.diag.message_primary or str(exc))
     quoted = re.search(r'column "([^"]+)"', message)
     if column is None and quoted:
         column = db_to_name.get(quoted.group(1), quoted.group(1))
@@ -198,7 +304,9 @@ def _copy_rejection(exc: errors.Error, contract: FeedContract, drop_id: str, fil
         problem, expected = f"malformed row: {message}", f"{len(file_columns)} fields per row"
     else:
         problem, expected = f"text is not valid {contract.encoding}: {message}", contract.encoding
-    return _reason(drop_id, file_name, problem, row=line - 1 if line else None, line=line, column=column, expected=expected)
+    return _reason(drop_id, file_name, problem,
+                   row=_row_of(spool, copy_line, contract.quote.encode("ascii")) if copy_line else None,
+                   line=delivery.file_line(copy_line) if copy_line else None, column=column, expected=expected)
 
 
 def count_data_lines(landing_zone: LandingZone, partner: str, file_name: str) -> int:
@@ -214,71 +322,70 @@ def count_data_lines(landing_zone: LandingZone, partner: str, file_name: str) ->
 def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: str, run_id: str | None = None) -> LoadOutcome:
     """Load one drop into ``raw.<partner>__<feed>`` and record it in ``ops.drops``, in one transaction.
 
-    Raises DropRejected (nothing loaded) when the file breaks its contract. A file whose content the feed
-    already holds loads nothing and is recorded as a duplicate of the drop that first delivered it.
+    Raises FileChanged (nothing loaded) when the file read is not the content the drop id names, and
+    DropRejected (nothing loaded) when it breaks its contract. A file whose content the feed already holds
+    loads nothing and is recorded as a duplicate of the drop that first delivered it.
     """
     started = time.perf_counter()
     _, file_name, short_hash = parse_drop_id(drop_id)
-    partner = contract.partner
-    digest, size = hashlib.sha256(), 0
-    head = b""
-    for chunk in landing_zone.iter_chunks(partner, file_name):
-        digest.update(chunk)
-        size += len(chunk)
-        if len(head) < SNIFF_BYTES:
-            head += chunk[: SNIFF_BYTES - len(head)]
-    content_hash = digest.hexdigest()
-    if not content_hash.startswith(short_hash):
-        raise FileChanged(
-            f"Drop {drop_id}: file '{file_name}' in the landing zone has changed since it was registered "
-            f"(now sha256 {content_hash[:12]}); the sensor registers the new content as a new drop."
-        )
-    file_columns = check_header(contract, drop_id, file_name, head)
+    with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY_BYTES) as spool:
+        with landing_zone.open(contract.partner, file_name) as stream:
+            delivery = read_delivery(stream, contract, spool)
+        content_hash, size = delivery.sha256, delivery.size
+        if not content_hash.startswith(short_hash):
+            raise FileChanged(
+                f"Drop {drop_id}: file '{file_name}' in the landing zone has changed since it was registered "
+                f"(now sha256 {content_hash[:12]}); the sensor registers the new content as a new drop."
+            )
+        file_columns = check_header(contract, drop_id, file_name, delivery.head)
 
-    with conn.transaction():
-        # One load per feed at a time, so two runs cannot both miss each other's copy of the same content.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (contract.feed_id,))
-        earlier = conn.execute(
-            "SELECT drop_id, rows_loaded FROM ops.drops WHERE feed_id = %s AND content_hash = %s "
-            "AND status = 'loaded' ORDER BY processed_at LIMIT 1",
-            (contract.feed_id, content_hash),
-        ).fetchone()
-        if earlier is not None and earlier[0] == drop_id:
-            return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "loaded", earlier[1], 0,
-                               seconds=time.perf_counter() - started, extra={"already_loaded": True})
-        if earlier is not None:
-            _record(conn, drop_id, contract, file_name, content_hash, size, "duplicate", earlier[1], 0, 0,
-                    duplicate_of=earlier[0], run_id=run_id)
-            return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "duplicate", earlier[1], 0,
-                               duplicate_of=earlier[0], seconds=time.perf_counter() - started)
-        ensure_raw_table(conn, contract)
-        base = conn.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))).fetchone()[0]
-        conn.execute(
-            "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.file_name', %s, true), "
-            "set_config('gmoda.content_hash', %s, true), set_config('gmoda.row_base', %s, true)",
-            (drop_id, file_name, content_hash, str(base)),
-        )
-        copy_sql = sql.SQL(
-            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"
-        ).format(
-            raw_table_ident(contract),
-            sql.SQL(", ").join(map(sql.Identifier, file_columns)),
-            sql.Literal(contract.delimiter),
-            sql.Literal(contract.quote),
-            sql.Literal(contract.pg_encoding),
-        )
-        try:
-            with conn.transaction(), conn.cursor() as cur:  # savepoint: a bad file leaves the outer transaction usable
-                with cur.copy(copy_sql) as copy:
-                    for chunk in landing_zone.iter_chunks(partner, file_name):
-                        copy.write(chunk)
-                rows = cur.rowcount
-        except (errors.BadCopyFileFormat, errors.CharacterNotInRepertoire, errors.UntranslatableCharacter,
-                errors.InvalidTextRepresentation) as exc:
-            raise DropRejected(_copy_rejection(exc, contract, drop_id, file_name, file_columns)) from exc
-        _record(conn, drop_id, contract, file_name, content_hash, size, "loaded", rows, rows, 0, run_id=run_id)
+        with conn.transaction():
+            # One load per feed at a time, so two runs cannot both miss each other's copy of the same content.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (contract.feed_id,))
+            earlier = conn.execute(
+                "SELECT drop_id, rows_loaded FROM ops.drops WHERE feed_id = %s AND content_hash = %s "
+                "AND status = 'loaded' ORDER BY processed_at LIMIT 1",
+                (contract.feed_id, content_hash),
+            ).fetchone()
+            if earlier is not None and earlier[0] == drop_id:
+                return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "loaded", earlier[1], 0,
+                                   seconds=time.perf_counter() - started, extra={"already_loaded": True})
+            if earlier is not None:
+                _record(conn, drop_id, contract, file_name, content_hash, size, "duplicate", earlier[1], 0, 0,
+                        duplicate_of=earlier[0], run_id=run_id)
+                return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "duplicate", earlier[1], 0,
+                                   duplicate_of=earlier[0], seconds=time.perf_counter() - started)
+            ensure_raw_table(conn, contract)
+            base = conn.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))).fetchone()[0]
+            conn.execute(
+                "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.file_name', %s, true), "
+                "set_config('gmoda.content_hash', %s, true), set_config('gmoda.row_base', %s, true)",
+                (drop_id, file_name, content_hash, str(base)),
+            )
+            copy_sql = sql.SQL(
+                "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"
+            ).format(
+                raw_table_ident(contract),
+                sql.SQL(", ").join(map(sql.Identifier, file_columns)),
+                sql.Literal(contract.delimiter),
+                sql.Literal(contract.quote),
+                sql.Literal(contract.pg_encoding),
+            )
+            spool.seek(0)
+            try:
+                with conn.transaction(), conn.cursor() as cur:  # savepoint: a bad file leaves the outer transaction usable
+                    with cur.copy(copy_sql) as copy:
+                        for chunk in iter(lambda: spool.read(CHUNK_BYTES), b""):
+                            copy.write(chunk)
+                    rows = cur.rowcount
+            except (errors.BadCopyFileFormat, errors.CharacterNotInRepertoire, errors.UntranslatableCharacter,
+                    errors.InvalidTextRepresentation) as exc:
+                # Not chained: the database's error quotes the raw line, and Dagster stores causes.
+                raise DropRejected(_copy_rejection(exc, contract, drop_id, file_name, file_columns, delivery, spool)) from None
+            _record(conn, drop_id, contract, file_name, content_hash, size, "loaded", rows, rows, 0, run_id=run_id,
+                    blank_lines=len(delivery.blank_lines))
     return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "loaded", rows, rows,
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, blank_lines=delivery.blank_lines)
 
 
 class FileChanged(Exception):
@@ -286,13 +393,13 @@ class FileChanged(Exception):
 
 
 def _record(conn, drop_id, contract, file_name, content_hash, size, status, delivered, loaded, quarantined,
-            duplicate_of=None, run_id=None) -> None:
+            duplicate_of=None, run_id=None, blank_lines=0) -> None:
     conn.execute(
         "INSERT INTO ops.drops (drop_id, partner, feed_id, file_name, content_hash, size_bytes, status, "
-        "rows_delivered, rows_loaded, rows_quarantined, duplicate_of, dagster_run_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "rows_delivered, rows_loaded, rows_quarantined, duplicate_of, dagster_run_id, blank_lines) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (drop_id, contract.partner, contract.feed_id, file_name, content_hash, size, status, delivered, loaded,
-         quarantined, duplicate_of, run_id),
+         quarantined, duplicate_of, run_id, blank_lines),
     )
 
 

@@ -2,7 +2,8 @@
 
 A check is a named group of expectations, written as data (GE's own ``{"type", "kwargs"}`` form) so that
 suites can be read and reviewed. ``validate_in_postgres`` runs them against a SQL query where the data is,
-and turns each check's results into an ``AssetCheckResult`` with its counts and a sample of failing values.
+and turns each check's results into an ``AssetCheckResult`` with its counts and a sample of failing rows or
+values.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import warnings
 from dataclasses import dataclass, field
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+
+from gmoda_assets.lib.redaction import database_errors_redacted, redacted
 
 SAMPLE_SIZE = 10
 
@@ -48,13 +51,22 @@ def _outcome_metadata(result) -> dict:
     else:
         meta.update(observed=res.get("observed_value"), expected=cfg.kwargs.get("value"))
     if result.exception_info and result.exception_info.get("raised_exception"):
-        meta["error"] = result.exception_info.get("exception_message")
+        meta["error"] = redacted(result.exception_info.get("exception_message") or "")
     return meta
 
 
 def validate_in_postgres(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key: list[str],
-                         severity_of: dict[str, AssetCheckSeverity] | None = None) -> list[AssetCheckResult]:
-    """Validate ``checks`` against the rows of ``query`` inside PostgreSQL; one result per check."""
+                         severity_of: dict[str, AssetCheckSeverity] | None = None,
+                         metadata: dict | None = None) -> list[AssetCheckResult]:
+    """Validate ``checks`` against the rows of ``query`` inside PostgreSQL; one result per check, carrying
+    ``metadata`` besides its own. Failing rows are shown as the checks' queries select them: a check on a
+    direct identifier selects the row number and the kind of fault, never the value."""
+    with database_errors_redacted():
+        return _validate(sqlalchemy_url, query, checks, asset_key, severity_of or {}, metadata or {})
+
+
+def _validate(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key: list[str],
+              severity_of: dict[str, AssetCheckSeverity], metadata: dict) -> list[AssetCheckResult]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -85,7 +97,6 @@ def validate_in_postgres(sqlalchemy_url: str, query: str, checks: list[CheckDef]
             by_check[result.expectation_config.meta["check"]].append(result)
 
     seconds = round(time.perf_counter() - started, 3)
-    severity_of = severity_of or {}
     outcomes = []
     for check in checks:
         results = by_check[check.name]
@@ -98,6 +109,7 @@ def validate_in_postgres(sqlalchemy_url: str, query: str, checks: list[CheckDef]
                 passed=not failing,
                 severity=severity_of.get(check.name, AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN),
                 metadata={
+                    **metadata,
                     "expectations": len(results),
                     "expectations_failed": len(failing),
                     "failing_rows": sum(int(d.get("failing_rows") or 0) for d in failing),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from gmoda_assets.lib import database
+from gmoda_assets.lib.redaction import database_errors_redacted
 
 
 class Warehouse(ConfigurableResource):
@@ -25,7 +29,11 @@ class Warehouse(ConfigurableResource):
     def sqlalchemy_url(self) -> str:
         return database.sqlalchemy_url(self.dsn)
 
-    def connect(self, **kwargs):
+    @contextmanager
+    def connect(self, **kwargs) -> Iterator:
+        """A psycopg connection, closed on leaving. A database error that leaves the block leaves as a Failure
+        with its values withheld (``lib/redaction.py``): every asset body reaches the warehouse through here."""
         import psycopg
 
-        return psycopg.connect(self.dsn, **kwargs)
+        with database_errors_redacted(), psycopg.connect(self.dsn, **kwargs) as conn:
+            yield conn

@@ -1,6 +1,7 @@
 """Partner drops into raw through real Dagster runs: a whole month, bad files, re-deliveries."""
 
 import json
+import re
 import shutil
 
 import psycopg
@@ -74,8 +75,16 @@ def test_checks_pass_on_clean_rows_and_flag_bad_ones(platform, instance, defs, s
             [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key == AssetKey(["raw", "nhs", "births"])]
         ).values()
     }
-    identifiers = checks["identifiers_well_formed"].event.dagster_event.event_specific_data.metadata
-    assert "1234567890" in identifiers["failures"].value
+    metadata = {name: r.event.dagster_event.event_specific_data.metadata for name, r in checks.items()}
+    # A failing identifier is shown by its drop, row, column and kind of fault, never by its value; a code is
+    # shown, so that the partner can mend the extract.
+    identifiers, dates, codes = metadata["identifiers_well_formed"], metadata["dates_parse"], metadata["codes_known"]
+    assert "_row_number=1, fault=nhs_number: check digit does not match" in identifiers["failures"].value
+    assert "_row_number=1, fault=date_of_birth: no such calendar date" in dates["failures"].value
+    for shown in (identifiers, dates):
+        assert shown["drop"].value.startswith("nhs.births/")
+        assert not {"1234567890", "2019-02-31"} & set(re.findall(r"[\w-]+", str([m.value for m in shown.values()])))
+    assert "7" in codes["failures"].value.rsplit("|", 2)[-2]
     assert checks["row_count_matches_file"].event.dagster_event.event_specific_data.passed
 
 

@@ -1,0 +1,121 @@
+"""The loader's reading of a file: blank lines cost nothing, and what is hashed is what is copied."""
+
+import hashlib
+
+import psycopg
+import pytest
+from dagster import AssetKey
+
+from gmoda_assets.ingest.drops import Drop
+from gmoda_assets.ingest.loader import FileChanged, load_drop
+from gmoda_assets.ingest.runner import ingest_landing_zone
+from gmoda_assets.lib import settings
+from gmoda_assets.resources import LocalLandingZone
+from gmoda_assets_tests.helpers import contract_of, copy_drops
+
+
+def _births(simulated_month):
+    [path] = [p for p in copy_drops(simulated_month, settings.landing_dir(), ["nhs"]) if contract_of(p).feed == "births"]
+    for other in path.parent.iterdir():
+        if other != path:
+            other.unlink()
+    return path, path.read_bytes().splitlines(keepends=True)
+
+
+def test_blank_lines_are_counted_not_rejected(platform, instance, defs, warehouse_url, simulated_month):
+    path, lines = _births(simulated_month)
+    header, rows = lines[0], lines[1:101]
+    # A quoted field may hold a blank line: that is data, not a blank line of the file.
+    quoted = rows[7].decode().split(",")
+    quoted[2] = '"Ann\n\nMarie"'
+    rows[7] = ",".join(quoted).encode()
+    # Blank lines between rows (empty, carriage return only, spaces) and three at the end, as exports leave them.
+    path.write_bytes(b"".join([header, *rows[:10], b"\n", b"\r\n", *rows[10:50], b"   \n", *rows[50:], b"\n\n\n"]))
+    # Header on line 1, rows 1-7 on lines 2-8, row 8 (quoted) on lines 9-11, rows 9-10 on 12-13, then blanks.
+    expected_blanks = [14, 15, 56, 107, 108, 109]
+
+    report = ingest_landing_zone(instance, defs, platform, ["nhs"])
+
+    assert report.tally.failures == [] and report.tally.runs == 1
+    meta = instance.get_latest_materialization_event(AssetKey(["raw", "nhs", "births"])).asset_materialization.metadata
+    assert meta["rows_loaded"].value == 100 and meta["blank_lines_skipped"].value == 6
+    assert meta["blank_line_numbers"].value == expected_blanks
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("SELECT rows_loaded, blank_lines FROM ops.drops").fetchone() == (100, 6)
+        numbers, forename = conn.execute(
+            "SELECT array_agg(_row_number ORDER BY _row_number), max(forename) FILTER (WHERE _row_number = 8) "
+            "FROM raw.nhs__births").fetchone()
+    assert numbers == list(range(1, 101)) and forename == "Ann\n\nMarie"
+
+
+def test_a_malformed_row_after_blank_lines_is_named_by_the_files_own_line(platform, instance, defs, simulated_month):
+    path, lines = _births(simulated_month)
+    header, rows = lines[0], lines[1:30]
+    quoted = rows[2].decode().split(",")
+    quoted[2] = '"Ann\n\nMarie"'
+    rows[2] = ",".join(quoted).encode()
+    rows[20] = rows[20].rsplit(b",", 1)[0] + b"\n"  # the 21st row lacks its last field
+    path.write_bytes(b"".join([header, *rows[:10], b"\n\n", *rows[10:], b"\n"]))
+    # Header 1, rows 1-2 on lines 2-3, row 3 on lines 4-6, rows 4-10 on lines 7-13, blanks 14-15: row 21 on line 26.
+
+    report = ingest_landing_zone(instance, defs, platform, ["nhs"])
+
+    [message] = report.tally.failures
+    assert "malformed row: missing data for column" in message
+    assert "(row 21, line 26, column 'GPPracticeCode')" in message
+
+
+class GrowingLandingZone(LocalLandingZone):
+    """A partner's transfer still appending to a file: a row is added when a reader reaches the end of the file
+    (``grow="at_end"``) or after its first read (``grow="while_read"``). Counts the times the file is opened."""
+
+    grow: str
+    opened: list[str] = []
+
+    def open(self, partner, name):
+        stream = super().open(partner, name)
+        path, grow, opened = self._path(partner, name), self.grow, self.opened
+        opened.append(name)
+
+        class Appending:
+            def __init__(self):
+                self.reads = 0
+
+            def read(self, size=-1):
+                data = stream.read(size)
+                self.reads += 1
+                if (grow == "at_end" and not data and len(opened) == 1) or (grow == "while_read" and self.reads == 1):
+                    with path.open("ab") as more:
+                        more.write(b"9999999999,4029255884,Late,Row,2020-01-01,1,3000,40,A,5623873782,30,M1 1AA,P86017\n")
+                return data
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                stream.close()
+
+        return Appending()
+
+
+@pytest.mark.parametrize("grow", ["at_end", "while_read"])
+def test_what_is_copied_is_what_the_drop_id_names(grow, platform, warehouse_url, simulated_month):
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+    drop = Drop("nhs", path.name, contract.feed_id, hashlib.sha256(path.read_bytes()).hexdigest())
+    landing = GrowingLandingZone(root=str(settings.landing_dir()), quarantine_root=str(settings.quarantine_dir()),
+                                 grow=grow, opened=[])
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        if grow == "at_end":
+            # Rows appended once the file was read do not slip into the load: one read serves hash and COPY.
+            outcome = load_drop(conn, landing, contract, drop.drop_id)
+            assert outcome.rows_loaded == len(lines) - 1 and landing.opened == [path.name]
+        else:
+            # Rows appended during the read change the hash: nothing is loaded, and the run says why.
+            with pytest.raises(FileChanged, match="has changed since it was registered"):
+                load_drop(conn, landing, contract, drop.drop_id)
+        loaded = conn.execute("SELECT count(*) FROM raw.nhs__births").fetchone()[0]
+        recorded = conn.execute("SELECT count(*) FROM ops.drops").fetchone()[0]
+    assert (loaded, recorded) == ((len(lines) - 1, 1) if grow == "at_end" else (0, 0))
+    assert path.read_bytes().endswith(b"Late,Row,2020-01-01,1,3000,40,A,5623873782,30,M1 1AA,P86017\n")
