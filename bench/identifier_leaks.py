@@ -1,11 +1,11 @@
 """Measurement: identifier values of the simulation found in what the platform shows after `gmoda run`.
 
-    GMODA_HOME=/tmp/x .venv/bin/gmoda run
-    GMODA_HOME=/tmp/x .venv/bin/python bench/identifier_leaks.py
+    GMODA_HOME=/tmp/x .venv/bin/gmoda run | tee /tmp/x-console.txt
+    GMODA_HOME=/tmp/x .venv/bin/python bench/identifier_leaks.py /tmp/x-console.txt
 
 Looks for every identifier of the simulation's truth (`<landing>_truth/`) and of the delivered files (landing
 zone and quarantine) in every event of every Dagster run, every run's tags and config, every quarantine reason
-and every row of every `ops` table (`gmoda_assets/simulate/leaks.py` says what is looked for and how), and
+every row of every `ops` table and the console output files given (`gmoda_assets/simulate/leaks.py` says what is looked for and how), and
 prints the hits by kind and by where they were found. The promise is 0.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 
 def main() -> int:
@@ -26,8 +27,10 @@ def main() -> int:
     values = identifier_values(truth, delivered)
     instance = get_instance()
     runs = len(instance.get_runs())
-    hits = find(values, platform_texts(instance, database.warehouse_url(), quarantine))
-    print(f"Looked for {len(values):,} identifier values in {runs} runs' events, quarantine reasons and ops tables.")
+    consoles = [(f"console {path}", Path(path).read_text(encoding="utf-8")) for path in sys.argv[1:]]
+    hits = find(values, [*platform_texts(instance, database.warehouse_url(), quarantine), *consoles])
+    print(f"Looked for {len(values):,} identifier values in {runs} runs' events, quarantine reasons, ops tables"
+          f"{' and ' + str(len(consoles)) + ' console output file(s)' if consoles else ''}.")
     print(f"Identifier hits: {len(hits)}")
     for kind, n in Counter(h.kind for h in hits).most_common():
         print(f"  {n:6d} {kind}")

@@ -13,13 +13,11 @@ well-formed file are loaded as delivered and flagged by the raw checks.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import hashlib
 import re
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 

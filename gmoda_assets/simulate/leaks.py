@@ -16,7 +16,10 @@ What is looked for, and why these and no others (a test that cries wolf gets swi
   one row: this is how the faults the simulator injects (a mistyped NHS number, a malformed postcode, an
   impossible date of birth) are found, as they are in no truth table.
 
-Single given or family names are not looked for: many are English words or parts of column and code names
+A value the files also deliver in a column that is not an identifier is not looked for: such a value may be
+shown (a code, a review date), and a hit could not tell which column it came from. In a simulated month that
+leaves out about one date of birth in eleven (a child's birthday that is also someone's review date), and
+nothing else. Single given or family names are not looked for: many are English words or parts of column and code names
 (Grace, May, Brown, White as in white_british), so a hit would say nothing. Values shorter than six letters and
 digits (an NHS number cut to a few digits) are left out for the same reason.
 
@@ -128,14 +131,19 @@ def identifier_values(truth: Path, delivered: Iterable[Path]) -> IdentifierValue
     for line, uprn in zip(addresses.address_line, addresses.uprn):
         values.add("address", line)
         values.add("uprn", uprn)
+    not_identifiers: set[tuple[str, ...]] = set()
     for path in delivered:
         contract = match_file(path.parent.name, path.name)
         if contract is not None:
-            _add_delivered(values, path, contract)
+            not_identifiers |= _add_delivered(values, path, contract)
+    for key in not_identifiers:
+        values.kinds.pop(key, None)
     return values
 
 
-def _add_delivered(values: IdentifierValues, path: Path, contract) -> None:
+def _add_delivered(values: IdentifierValues, path: Path, contract) -> set[tuple[str, ...]]:
+    """Add the values of the file's identifier columns; return those of its other columns, as token sequences."""
+    not_identifiers = set()
     by_name = {c.name: c for c in contract.columns}
     with path.open(encoding=contract.encoding, newline="", errors="replace") as handle:
         rows = csv.reader(handle, delimiter=contract.delimiter, quotechar=contract.quote)
@@ -147,8 +155,11 @@ def _add_delivered(values: IdentifierValues, path: Path, contract) -> None:
             for column, value in zip(columns, row):
                 if column is not None and column.identifier and column.identifier != "name" and value.strip():
                     values.add(column.identifier, value)
+                elif column is not None and not column.identifier:
+                    not_identifiers.add(tuple(tokens(value)))
             if given is not None and family is not None and len(row) == len(header):
                 _add_names(values, [row[given]], [row[family]])
+    return not_identifiers
 
 
 def _leaves(obj) -> Iterator[str]:

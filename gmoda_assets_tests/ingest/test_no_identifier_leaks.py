@@ -61,14 +61,14 @@ def test_no_identifier_reaches_events_quarantine_ops_or_console(platform, instan
     main(["summary"])
 
     out, err = capfd.readouterr()
-    # The hostile files were rejected and said so, naming the row, line and column where there is one.
-    for name, problem in hostile.items():
-        assert any(name in line and problem in line for line in out.splitlines()), out
-    assert "(row 4, line 5, column 'GPPracticeCode')" in out and "(row 5, line 6" in out
     texts = [*platform_texts(instance, warehouse_url, settings.quarantine_dir()), ("console", out + err)]
     assert len(texts) > 500 and sum(1 for where, _ in texts if where.endswith(".reason.json")) == 3
     hits = find(values, texts)
     assert hits == [], f"{len(hits)} identifier values found, the first in {hits[0].where}: {hits[0].kind}"
+    # The hostile files were rejected and said so, naming the row, line and column where there is one.
+    for name, problem in hostile.items():
+        assert any(name in line and problem in line for line in out.splitlines()), out
+    assert "(row 4, line 5, column 'GPPracticeCode')" in out and "(row 5, line 6" in out
 
 
 def test_finding_is_not_blind():
