@@ -20,6 +20,15 @@ def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
     # Only raw checks fail, on the bad rows the simulator puts in; staging and conformed pass on its data.
     failing_layers = {line.split(" x ")[1].split()[0] for line in first_out.splitlines() if " x " in line}
     assert failing_layers == {"raw"}, first_out
+    # Each step acted as its role: ingest (raw, the ledger) as the loader, staging onward as the transformer,
+    # which owns what it built; raw stays the administrator's (sql/040_roles.sql).
+    with psycopg.connect(warehouse_url) as conn:
+        owners = dict(conn.execute(
+            "SELECT schemaname, array_agg(DISTINCT tableowner::text) FROM pg_tables "
+            "WHERE schemaname IN ('raw', 'staging', 'conformed') OR tablename = 'feed_deliveries' GROUP BY 1").fetchall())
+        assert owners == {"raw": [conn.info.user], "staging": ["gmoda_transformer"], "conformed": ["gmoda_transformer"],
+                          "ops": ["gmoda_loader"]}
+        assert conn.execute("SELECT array_agg(DISTINCT processed_by) FROM ops.drops").fetchone()[0] == ["gmoda_loader"]
 
     assert main(["run", "--months", "2", "--seed", "3"]) == 0
     second_out = capsys.readouterr().out

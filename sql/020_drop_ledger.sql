@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS ops.drops (
 );
 CREATE INDEX IF NOT EXISTS drops_feed_hash ON ops.drops (feed_id, content_hash);
 ALTER TABLE ops.drops ADD COLUMN IF NOT EXISTS blank_lines integer NOT NULL DEFAULT 0;
+-- Which role recorded the drop: the loader's, since ingest runs as gmoda_loader (rows recorded before then keep
+-- the administrator's name, the role they were recorded by).
+ALTER TABLE ops.drops ADD COLUMN IF NOT EXISTS processed_by text NOT NULL DEFAULT current_user;
 
 COMMENT ON TABLE ops.drops IS 'One row per partner file processed: loaded into raw, recognised as a re-delivery, or quarantined with its reason.';
 COMMENT ON COLUMN ops.drops.drop_id IS 'Partition key of the drop in Dagster: <partner>.<feed>/<file name>@<first 12 hex of sha256>.';
@@ -34,3 +37,4 @@ COMMENT ON COLUMN ops.drops.duplicate_of IS 'For a duplicate: the drop that firs
 COMMENT ON COLUMN ops.drops.reason IS 'Why the file was quarantined: drop, file, row, line, column, expected, found.';
 COMMENT ON COLUMN ops.drops.blank_lines IS 'Blank lines outside quoted fields, left out when the file was loaded (they are not rows).';
 COMMENT ON COLUMN ops.drops.quarantine_path IS 'Where the quarantined file and its reason file now are.';
+COMMENT ON COLUMN ops.drops.processed_by IS 'Database role that recorded the drop (gmoda_loader when ingest recorded it).';

@@ -16,6 +16,7 @@ from gmoda_assets.ingest.checks import raw_checks
 from gmoda_assets.ingest.drops import drops_partitions, parse_drop_id
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
 from gmoda_assets.ingest.quarantine import quarantine_drop
+from gmoda_assets.lib import database
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.quality import validate_in_postgres
@@ -84,6 +85,7 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
         if not feed_is_live(contract.feed_id):
             raise Failure(f"Drop {drop_id}: feed {contract.feed_id} has no live data-sharing agreement "
                           f"({contract.agreement} has ended or not begun); file left in the landing zone, nothing loaded.")
+        warehouse = warehouse.as_role(database.LOADER)  # raw and the ledger are written by the loader only
         with warehouse.connect(autocommit=True) as conn:
             try:
                 outcome = load_drop(conn, landing_zone, contract, drop_id, context.run_id)

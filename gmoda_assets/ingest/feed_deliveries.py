@@ -3,7 +3,8 @@
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, TableColumn, TableSchema, asset
 from psycopg import sql
 
-from gmoda_assets.ingest.loader import ensure_raw_table, raw_table_ident
+from gmoda_assets.ingest.loader import raw_table_ident, require_raw_table
+from gmoda_assets.lib import database
 from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
 from gmoda_assets.resources import Warehouse
@@ -67,9 +68,10 @@ def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
     actually held in raw, and days since the last drop. The platform team's view of who has sent what; its
     checks fail when raw and the drop ledger disagree, and warn when a feed is overdue."""
     contracts = feed_contracts()
+    warehouse = warehouse.as_role(database.LOADER)  # the ledger's keeper: reads raw and ops, writes only ops
     with warehouse.connect(autocommit=True) as conn, conn.transaction():
         for contract in contracts:
-            ensure_raw_table(conn, contract)
+            require_raw_table(conn, contract)
         feeds = sql.SQL(", ").join(
             sql.SQL("({}, {}, {}, {}, {}, (SELECT count(*) FROM {}))").format(
                 *map(sql.Literal, (c.feed_id, c.partner, c.feed, c.delivery, c.agreement)), raw_table_ident(c))

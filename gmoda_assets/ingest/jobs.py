@@ -15,6 +15,7 @@ from dagster import (
 
 from gmoda_assets.ingest.drops import Drop, Scan, drops_partitions
 from gmoda_assets.ingest.quarantine import quarantine_drop, unrecognised_reason
+from gmoda_assets.lib import database
 from gmoda_assets.lib.contracts import contract_for
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.resources import LandingZone, Warehouse
@@ -39,7 +40,7 @@ def quarantine_unrecognised(context: OpExecutionContext, config: UnrecognisedFil
                             landing_zone: LandingZone) -> None:
     file_name = config.drop_id.partition("/")[2].rpartition("@")[0]
     reason = unrecognised_reason(config.drop_id, config.partner, file_name)
-    with warehouse.connect(autocommit=True) as conn:
+    with warehouse.as_role(database.LOADER).connect(autocommit=True) as conn:
         reason = quarantine_drop(conn, landing_zone, config.partner, config.drop_id, reason, context.run_id)
     raise Failure(description=reason["message"], metadata={"quarantined_to": reason["quarantine_path"],
                                                            "rows_quarantined": reason["rows_quarantined"]})

@@ -84,16 +84,37 @@ def raw_table_ident(contract: FeedContract) -> sql.Identifier:
     return sql.Identifier("raw", contract.raw_table)
 
 
-def ensure_raw_table(conn, contract: FeedContract) -> None:
-    """Create the feed's raw table, or add columns a newer contract has; documented with COMMENT ON."""
-    table = raw_table_ident(contract)
-    existing = {
+class RawTableOutdated(Exception):
+    """The feed's raw table is missing, or lacks columns its contract now has."""
+
+
+def _raw_columns(conn, contract: FeedContract) -> set[str]:
+    return {
         r[0]
         for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = %s",
             (contract.raw_table,),
         )
     }
+
+
+def require_raw_table(conn, contract: FeedContract) -> None:
+    """Raise RawTableOutdated unless the feed's raw table has every column of its contract. Raw tables are made
+    only at set-up, by the administrator: a table the loader created would be the loader's to update."""
+    existing = _raw_columns(conn, contract)
+    missing = [c.name for c in contract.columns if c.db_name not in existing]
+    if missing:
+        state = f"lacks column(s) {', '.join(missing)}" if existing else "does not exist"
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} {state} of contract {contract.path.name}; nothing "
+            f"loaded. The platform team must run `gmoda db init` (as the administrator) to bring raw up to date.")
+
+
+def ensure_raw_table(conn, contract: FeedContract) -> None:
+    """Create the feed's raw table, or add columns a newer contract has; documented with COMMENT ON. Set-up
+    only: run by the administrator, who owns raw, so no other role can update or delete its rows."""
+    table = raw_table_ident(contract)
+    existing = _raw_columns(conn, contract)
     missing = [c for c in contract.columns if c.db_name not in existing]
     if not missing:
         return
@@ -353,7 +374,7 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
                         duplicate_of=earlier[0], run_id=run_id)
                 return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "duplicate", earlier[1], 0,
                                    duplicate_of=earlier[0], seconds=time.perf_counter() - started)
-            ensure_raw_table(conn, contract)
+            require_raw_table(conn, contract)
             base = conn.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))).fetchone()[0]
             conn.execute(
                 "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.file_name', %s, true), "
@@ -411,7 +432,7 @@ def record_quarantine(conn, drop_id: str, partner: str, feed_id: str | None, fil
         "rows_delivered, rows_loaded, rows_quarantined, reason, quarantine_path, dagster_run_id) "
         "VALUES (%s, %s, %s, %s, %s, %s, 'quarantined', %s, 0, %s, %s, %s, %s) "
         "ON CONFLICT (drop_id) DO UPDATE SET reason = EXCLUDED.reason, quarantine_path = EXCLUDED.quarantine_path, "
-        "dagster_run_id = EXCLUDED.dagster_run_id, processed_at = now()",
+        "dagster_run_id = EXCLUDED.dagster_run_id, processed_at = now(), processed_by = current_user",
         (drop_id, partner, feed_id, file_name, content_hash, size, rows_delivered, rows_delivered, Jsonb(reason),
          location, run_id),
     )

@@ -13,12 +13,15 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from gmoda_assets.lib.settings import home_dir, sql_dir
 
 WAREHOUSE_DB = "gmoda"
 DAGSTER_DB = "dagster"
+# The group roles of sql/040_roles.sql that the platform's steps act as.
+LOADER = "gmoda_loader"
+TRANSFORMER = "gmoda_transformer"
 
 
 def pgdata_dir() -> Path:
@@ -58,6 +61,16 @@ def sqlalchemy_url(url: str) -> str:
     which dagster-postgres cannot use."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
+
+
+def as_role(url: str, role: str) -> str:
+    """The URL with a libpq startup option that makes the session act as ``role`` from its first statement, as
+    SET ROLE would, for psycopg and psycopg2 (SQLAlchemy) alike; options already in the URL are kept."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join(filter(None, [v for k, v in query if k == "options"] + [f"-c role={role}"]))
+    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def warehouse_url() -> str:

@@ -14,20 +14,31 @@ from gmoda_assets.lib.redaction import database_errors_redacted
 
 class Warehouse(ConfigurableResource):
     """The GM ODA warehouse. ``url`` is a libpq URL; left empty it is ``GMODA_DATABASE_URL`` or, with that unset,
-    the embedded server (started on first use)."""
+    the embedded server (started on first use).
+
+    Every connection, psycopg's and the one Great Expectations makes through SQLAlchemy, acts as ``role`` from
+    its first statement, so a step holds only that role's privileges: the transformer (staging onward) unless
+    the step asks for another with ``as_role`` (ingest asks for the loader). Only set-up (``gmoda db init``)
+    connects as the administrator."""
 
     url: str = ""
+    role: str = database.TRANSFORMER
     _dsn: str | None = PrivateAttr(default=None)
 
     @property
     def dsn(self) -> str:
         if self._dsn is None:
-            self._dsn = database.libpq_url(self.url) if self.url else database.warehouse_url()
+            url = database.libpq_url(self.url) if self.url else database.warehouse_url()
+            self._dsn = database.as_role(url, self.role)
         return self._dsn
 
     @property
     def sqlalchemy_url(self) -> str:
         return database.sqlalchemy_url(self.dsn)
+
+    def as_role(self, role: str) -> Warehouse:
+        """The same warehouse, connecting as ``role``."""
+        return Warehouse(url=self.url, role=role)
 
     @contextmanager
     def connect(self, **kwargs) -> Iterator:

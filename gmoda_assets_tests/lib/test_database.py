@@ -132,13 +132,13 @@ def test_external_server_via_database_url(debian_postgres, monkeypatch):
 
 
 def test_external_server_loads_and_checks_a_drop(debian_postgres, monkeypatch, simulated_month, tmp_path):
-    """The loader's COPY and the checks' SQL run on PostgreSQL 15 as on the embedded 16."""
+    """The loader's COPY and the checks' SQL run on PostgreSQL 15 as on the embedded 16, as the loader role."""
     from gmoda_assets.cli import _setup_warehouse
     from gmoda_assets.ingest.checks import raw_checks
     from gmoda_assets.ingest.drops import Drop
     from gmoda_assets.ingest.loader import load_drop
     from gmoda_assets.lib.quality import validate_in_postgres
-    from gmoda_assets.resources import LocalLandingZone
+    from gmoda_assets.resources import LocalLandingZone, Warehouse
     from gmoda_assets_tests.helpers import contract_of, copy_drops, file_rows
 
     monkeypatch.setenv("GMODA_DATABASE_URL", debian_postgres)
@@ -147,10 +147,12 @@ def test_external_server_loads_and_checks_a_drop(debian_postgres, monkeypatch, s
     contract = contract_of(path)
     landing = LocalLandingZone(root=str(tmp_path / "landing"), quarantine_root=str(tmp_path / "quarantine"))
     drop_id = Drop("bolton", path.name, contract.feed_id, landing.sha256("bolton", path.name)).drop_id
-    with psycopg.connect(url, autocommit=True) as conn:
+    loader = Warehouse(url=url, role=database.LOADER)  # as ingest connects: the role set at connection start
+    with loader.connect(autocommit=True) as conn:
         outcome = load_drop(conn, landing, contract, drop_id)
+        assert conn.execute("SELECT processed_by FROM ops.drops").fetchall() == [("gmoda_loader",)]
     assert outcome.rows_loaded == file_rows(path)
-    results = validate_in_postgres(database.sqlalchemy_url(url), f"SELECT * FROM raw.bolton__eyfsp WHERE _drop_id = '{drop_id}'",
+    results = validate_in_postgres(loader.sqlalchemy_url, f"SELECT * FROM raw.bolton__eyfsp WHERE _drop_id = '{drop_id}'",
                                    raw_checks(contract, outcome.rows_delivered), contract.asset_key)
     errors = [d for r in results for d in r.metadata["results"].value if d.get("error")]
     assert not errors and results[0].passed
