@@ -20,9 +20,13 @@ from gmoda_assets.lib import database, settings
 
 
 def _setup_warehouse() -> str:
-    """Schemas, roles, functions (sql/) and every feed's raw table; idempotent."""
+    """Schemas, roles, functions and tables (sql/), every feed's raw table and the comments of the tables past
+    raw; idempotent."""
     from gmoda_assets.ingest.loader import ensure_raw_table
     from gmoda_assets.lib.contracts import feed_contracts
+
+    from gmoda_assets.definitions import TABLE_SPECS
+    from gmoda_assets.lib.tables import comment_changes
 
     url = database.warehouse_url()
     database.apply_sql(url)
@@ -31,6 +35,10 @@ def _setup_warehouse() -> str:
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         for contract in feed_contracts():
             ensure_raw_table(conn, contract)
+        # The tables' comments are their specs' descriptions.
+        for spec in TABLE_SPECS:
+            for change in comment_changes(conn, spec):
+                conn.execute(change)
     return url
 
 

@@ -2,9 +2,7 @@
 
 from dagster import Definitions
 
-from gmoda_assets.conform.dimensions import dimension_assets
-from gmoda_assets.conform.facts_council import council_assets
-from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
+from gmoda_assets.conform import dimensions, facts_council, facts_health_police_housing
 from gmoda_assets.conform.linkage_features import linkage_features
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
@@ -15,9 +13,12 @@ from gmoda_assets.ingest.sensors import drop_sensors
 from gmoda_assets.resources import LocalLandingZone, Warehouse
 from gmoda_assets.schedules import nightly_refresh_job, nightly_refresh_schedule
 
+# Every table past raw declared by a spec (gmoda_assets.lib.tables): one asset each.
+TABLE_SPECS = [*dimensions.SPECS, *facts_council.SPECS, *facts_health_police_housing.SPECS]
+
 defs = Definitions(
-    assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features, *dimension_assets,
-            *council_assets, *fact_assets_hpp],
+    assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features,
+            *dimensions.dimension_assets, *facts_council.council_assets, *facts_health_police_housing.fact_assets_hpp],
     jobs=[ingest_drops_job, quarantine_unrecognised_file, nightly_refresh_job],
     sensors=drop_sensors,
     schedules=[nightly_refresh_schedule],

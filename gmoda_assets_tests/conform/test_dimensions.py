@@ -1,27 +1,34 @@
 """Conformed dimensions, built by real Dagster runs into the test's embedded PostgreSQL and checked by their
-Great Expectations suites: row counts, stable surrogate keys, foreign keys and comments."""
+Great Expectations suites: row counts, stable surrogate keys, foreign keys, and a failing blocking check that
+leaves the live dimension as it was."""
+
+from types import SimpleNamespace
 
 import psycopg
 import pytest
-from dagster import materialize
+from dagster import AssetCheckKey, AssetSelection, materialize
 
 from gmoda_assets.conform import dimensions
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.conform.helpers import asset_of, failure_message
 
+# Each dimension's natural key (SQL) and surrogate key.
 TABLES = {
-    "dim_date": (dimensions.DATE_COLUMNS, "date_key", "date_key"),
-    "dim_geography": (dimensions.GEOGRAPHY_COLUMNS, "lsoa11cd", "geography_key"),
-    "dim_postcode_sector": (dimensions.POSTCODE_SECTOR_COLUMNS, "postcode_sector || '/' || lsoa11cd", "geography_key"),
-    "dim_partner": (dimensions.PARTNER_COLUMNS, "partner_id", "partner_key"),
+    "dim_date": ("date_key", "date_key"),
+    "dim_geography": ("lsoa11cd", "geography_key"),
+    "dim_postcode_sector": ("postcode_sector || '/' || lsoa11cd", "geography_key"),
+    "dim_partner": ("partner_id", "partner_key"),
 }
+DIM_PARTNER = asset_of(dimension_assets, "dim_partner")
+PARTNER_ROW = "SELECT partner_id, partner_key, partner_name, is_current FROM conformed.dim_partner"
 
 
 def keys(url: str) -> dict[str, dict]:
     """Each table's surrogate key by natural key."""
     with psycopg.connect(url) as conn:
         return {table: dict(conn.execute(f"SELECT {natural}, {surrogate} FROM conformed.{table}").fetchall())
-                for table, (_, natural, surrogate) in TABLES.items()}
+                for table, (natural, surrogate) in TABLES.items()}
 
 
 def build(assets=dimension_assets, succeed: bool = True):
@@ -90,53 +97,80 @@ def test_rebuild_keeps_every_surrogate_key(built):
         assert [changes[table][m].value for m in ("members_added", "members_updated", "members_retired")] == [0, 0, 0]
 
 
+def partner_rows(url: str) -> dict[str, tuple]:
+    with psycopg.connect(url) as conn:
+        return {r[0]: r[1:] for r in conn.execute(PARTNER_ROW)}
+
+
 def test_dimension_changes_keep_keys(built, warehouse_url, monkeypatch):
     """A partner that leaves the list keeps its row and key (retired); a changed name is updated in place; a
-    new partner gets a new key."""
+    new partner gets a new key; a partner back on the list is current again under its old key."""
     _, before, *_ = built
+    old = before["dim_partner"]
     listed = dict(dimensions.partners())
     listed.pop("gmp")
     listed["bolton"] = {**listed["bolton"], "name": "Bolton Metropolitan Borough Council"}
     listed["new_partner"] = {"id": "new_partner", "name": "A new partner", "kind": "health"}
+    contracts = [*dimensions.feed_contracts(), SimpleNamespace(partner="new_partner", feed="clinics")]
     monkeypatch.setattr(dimensions, "partners", lambda: listed)
+    monkeypatch.setattr(dimensions, "feed_contracts", lambda: contracts)
     try:
-        # The new partner has no feed contract: a blocking check fails the run, after the table is written.
-        result = build([dimensions.dim_partner], succeed=False)
-        with psycopg.connect(warehouse_url) as conn:
-            rows = dict((r[0], r[1:]) for r in conn.execute(
-                "SELECT partner_id, partner_key, partner_name, is_current FROM conformed.dim_partner"))
-        old = before["dim_partner"]
+        changes = build([DIM_PARTNER]).get_asset_materialization_events()[0].materialization.metadata
+        assert [changes[m].value for m in ("members_added", "members_updated", "members_retired")] == [1, 1, 1]
+        rows = partner_rows(warehouse_url)
         assert rows["gmp"] == (old["gmp"], "Greater Manchester Police", False)
         assert rows["bolton"] == (old["bolton"], "Bolton Metropolitan Borough Council", True)
-        assert rows["new_partner"][0] > max(old.values())
+        assert rows["new_partner"][0] == max(old.values()) + 1
         assert all(rows[p][0] == k for p, k in old.items())
-        failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
-        assert failed == {"councils_match_geography"}
     finally:
+        monkeypatch.undo()
+        build([DIM_PARTNER])
         with psycopg.connect(warehouse_url, autocommit=True) as conn:
             conn.execute("DELETE FROM conformed.dim_partner WHERE partner_id = 'new_partner'")
-        monkeypatch.undo()
-        build([dimensions.dim_partner])
-    assert keys(warehouse_url)["dim_partner"] == before["dim_partner"]
+    assert keys(warehouse_url)["dim_partner"] == old
+    assert partner_rows(warehouse_url)["gmp"] == (old["gmp"], "Greater Manchester Police", True)
 
 
-def test_foreign_keys_and_comments_in_catalog(built, warehouse_url):
-    with psycopg.connect(warehouse_url) as conn:
-        fks = conn.execute("""
-            SELECT conrelid::regclass::text, confrelid::regclass::text, pg_get_constraintdef(oid)
-            FROM pg_constraint WHERE contype = 'f' AND connamespace = 'conformed'::regnamespace
-        """).fetchall()
-        assert ("conformed.dim_postcode_sector", "conformed.dim_geography",
-                "FOREIGN KEY (geography_key) REFERENCES conformed.dim_geography(geography_key)") in fks
-        for table, (columns, *_) in TABLES.items():
-            assert conn.execute("SELECT obj_description(%s::regclass)", (f"conformed.{table}",)).fetchone()[0]
-            catalog = conn.execute("""
-                SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
-                FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
-                ORDER BY a.attnum
-            """, (f"conformed.{table}",)).fetchall()
-            # The asset's column schema (what the Dagster UI shows) is the table's, comments included.
-            assert [(n, t, c) for n, t, c in catalog] == [(n, t, d) for n, (t, d) in columns.items()], table
+def test_failing_blocking_check_keeps_the_live_dimension(built, warehouse_url, monkeypatch):
+    """A partner listed without any feed fails the blocking check councils_match_geography on the candidate:
+    the run fails naming the check and the partner, and the live dimension stays as it was, readable."""
+    live = partner_rows(warehouse_url)
+    listed = {**dimensions.partners(), "new_partner": {"id": "new_partner", "name": "A new partner", "kind": "health"}}
+    monkeypatch.setattr(dimensions, "partners", lambda: listed)
+    result = build([DIM_PARTNER], succeed=False)
+    assert not result.get_asset_materialization_events()
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"councils_match_geography"}
+    message = failure_message(result)
+    assert "conformed.dim_partner was not published" in message and "councils_match_geography" in message
+    assert "partner_id=new_partner" in message  # the sample of failing rows
+    assert partner_rows(warehouse_url) == live
+    with psycopg.connect(warehouse_url) as conn:  # the rejected candidate is there to inspect
+        assert conn.execute("SELECT count(*) FROM conformed.dim_partner__candidate WHERE partner_id = 'new_partner'"
+                            ).fetchone() == (1,)
+
+
+def test_a_check_run_on_its_own_validates_the_live_table(built, warehouse_url, instance):
+    """A run that selects only a check (as the check's Execute button in the UI does) validates the live table:
+    it fails while a council is missing from the live dimension and passes once it is back, and builds nothing."""
+    check = AssetCheckKey(DIM_PARTNER.key, "councils_match_geography")
+
+    def run_check():
+        result = materialize(dimension_assets, selection=AssetSelection.checks(check), instance=instance,
+                             resources={"warehouse": Warehouse()}, raise_on_error=False)
+        assert not result.get_asset_materialization_events()
+        [evaluation] = result.get_asset_check_evaluations()
+        assert evaluation.asset_check_key == check
+        return evaluation
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("UPDATE conformed.dim_partner SET is_current = false WHERE partner_id = 'bolton'")
+        try:
+            failing = run_check()
+        finally:
+            conn.execute("UPDATE conformed.dim_partner SET is_current = true WHERE partner_id = 'bolton'")
+    assert not failing.passed and "current_councils=9" in failing.metadata["failures"].value
+    assert run_check().passed
 
 
 @pytest.mark.parametrize("table, missing, failing", [

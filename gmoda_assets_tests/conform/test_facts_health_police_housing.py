@@ -7,16 +7,19 @@ import pytest
 from dagster import materialize
 
 from gmoda_assets.conform.dimensions import dimension_assets
-from gmoda_assets.conform.facts_health_police_housing import FACTS, fact_assets_hpp
+from gmoda_assets.conform.facts_health_police_housing import SPECS, fact_assets_hpp
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.geography import REFERENCE_DIR
 from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.conform.helpers import asset_of, failure_message
 from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
-PARTNERS = sorted({f.partner for f in FACTS})
+# Each fact and the staging table it is built from.
+FACTS = {s.name: s.source.tables[0].table[1] for s in SPECS}
+PARTNERS = sorted({s.source.tables[0].tags["partner_id"] for s in SPECS})
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +42,13 @@ def test_one_row_per_staged_record(built, warehouse_url):
     counts = {e.asset_key.path[1]: e.materialization.metadata["dagster/row_count"].value
               for e in built.get_asset_materialization_events() if e.asset_key.path[0] == "conformed"}
     with psycopg.connect(warehouse_url) as conn:
-        for fact in FACTS:
-            staged = conn.execute(f"SELECT count(*) FROM staging.{fact.partner}__{fact.feed}").fetchone()[0]
-            assert counts[fact.table] == staged > 20, fact.table
+        for fact, staging in FACTS.items():
+            staged = conn.execute(f"SELECT count(*) FROM staging.{staging}").fetchone()[0]
+            assert counts[fact] == staged > 20, fact
             missing = conn.execute(f"""
-                SELECT count(*) FROM staging.{fact.partner}__{fact.feed} s
-                LEFT JOIN conformed.{fact.table} f USING (record_key) WHERE f.record_key IS NULL""").fetchone()[0]
-            assert missing == 0, fact.table
+                SELECT count(*) FROM staging.{staging} s
+                LEFT JOIN conformed.{fact} f USING (record_key) WHERE f.record_key IS NULL""").fetchone()[0]
+            assert missing == 0, fact
 
 
 def test_every_check_passes(built):
@@ -55,35 +58,15 @@ def test_every_check_passes(built):
     assert not failed
 
 
-def test_foreign_keys_and_comments_in_catalog(built, warehouse_url):
-    with psycopg.connect(warehouse_url) as conn:
-        for fact in FACTS:
-            table = f"conformed.{fact.table}"
-            references = dict(conn.execute("""
-                SELECT a.attname, c.confrelid::regclass::text FROM pg_constraint c
-                JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-                WHERE c.contype = 'f' AND c.conrelid = %s::regclass""", (table,)).fetchall())
-            expected = {"geography_key": "conformed.dim_geography", "partner_key": "conformed.dim_partner",
-                        **{c: "conformed.dim_date" for c in fact.dates}}
-            assert references == expected, table
-            assert conn.execute("SELECT obj_description(%s::regclass)", (table,)).fetchone()[0]
-            catalog = conn.execute("""
-                SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
-                FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
-                ORDER BY a.attnum""", (table,)).fetchall()
-            # The asset's column schema (what the Dagster UI shows) is the table's, comments included.
-            assert catalog == [(n, c.type, c.description) for n, c in fact.columns.items()], table
-
-
 def test_column_lineage_names_staging_columns(built, warehouse_url):
     with psycopg.connect(warehouse_url) as conn:
-        for fact, asset in zip(FACTS, fact_assets_hpp):
+        for spec, asset in zip(SPECS, fact_assets_hpp):
             staging = {r[0] for r in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = %s",
-                (f"{fact.partner}__{fact.feed}",))}
+                (FACTS[spec.name],))}
             lineage = asset.specs_by_key[asset.key].metadata["dagster/column_lineage"].deps_by_column
-            assert set(lineage) <= set(fact.columns) and "geography_key" in lineage
-            assert {d.column_name for deps in lineage.values() for d in deps} <= staging, fact.table
+            assert set(lineage) <= set(spec.columns) and "geography_key" in lineage
+            assert {d.column_name for deps in lineage.values() for d in deps} <= staging, spec.name
 
 
 def test_births_conformed(built, warehouse_url):
@@ -136,3 +119,27 @@ def test_reviews_incidents_and_tenancies_conformed(built, warehouse_url):
             FROM conformed.fact_tenancies f JOIN staging.stockport_homes__tenancies s USING (record_key)
             JOIN conformed.dim_geography g USING (geography_key)""").fetchone()
         assert tenancies == (True, True, True)
+
+
+def test_a_failing_blocking_check_leaves_the_previous_fact_live(built, warehouse_url):
+    """Births staged with an unknown sex code make the candidate fact fail codes_allowed: the run fails naming
+    the check, the column and the code, and the live fact keeps every row it had, readable throughout."""
+    fact_births = asset_of(fact_assets_hpp, "fact_births")
+    live = "SELECT count(*), count(*) FILTER (WHERE sex = 'x'), sum(hashtext(record_key)) FROM conformed.fact_births"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        before = conn.execute(live).fetchone()
+        changed = conn.execute("SELECT record_key, sex FROM staging.nhs__births WHERE record_key < '1'").fetchall()
+        conn.execute("UPDATE staging.nhs__births SET sex = 'x' WHERE record_key < '1'")
+        try:
+            result = materialize([fact_births], resources={"warehouse": Warehouse()}, raise_on_error=False)
+            assert not result.success and not result.get_asset_materialization_events()
+            assert conn.execute(live).fetchone() == before and before[1] == 0
+        finally:
+            with conn.cursor() as cursor:
+                cursor.executemany("UPDATE staging.nhs__births SET sex = %s WHERE record_key = %s",
+                                   [(sex, key) for key, sex in changed])
+    assert changed
+    assert {e.check_name for e in result.get_asset_check_evaluations() if not e.passed} == {"codes_allowed"}
+    message = failure_message(result)
+    assert "conformed.fact_births was not published: blocking check(s) codes_allowed" in message
+    assert f"sex (expect_column_values_to_be_in_set), {len(changed)} failing, e.g. x" in message

@@ -1,0 +1,179 @@
+"""Write, check, publish: how a table past raw (a ``TableSpec``) replaces its live version.
+
+1. Write: the new version is built as a candidate, ``<schema>.<table>__candidate`` (an unlogged table with the
+   live table's columns and NOT NULLs), by one INSERT ... SELECT inside PostgreSQL.
+2. Check: the table's whole suite runs on the candidate (Great Expectations, inside PostgreSQL).
+3. Publish: only when no blocking check fails do the candidate's rows replace the live table's, in one
+   transaction. A rebuilt table is truncated and refilled; a dimension is upserted on its surrogate key and
+   never loses a row, so the facts' foreign keys keep holding. When a blocking check fails, the live table keeps
+   its last good version, the candidate stays for inspection until the next build, and the run fails naming the
+   check and a sample of its failing rows.
+
+The live table is never dropped or renamed, so its foreign keys, grants, owner and dependants stay as they are,
+and publishing needs no more than the transformer role has: CREATE on the schema (for the candidate) and
+SELECT, INSERT, UPDATE and TRUNCATE on the table. The table's and columns' COMMENTs are set from the spec in the
+warehouse's set-up (``gmoda db init``), and again in the publish transaction should they differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetCheckResult, DagsterLogManager
+from psycopg import Connection, errors, sql
+
+from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
+from gmoda_assets.lib.tables import UNKNOWN, TableSpec, comment_changes
+from gmoda_assets.resources import Warehouse
+
+SAMPLE = 5  # failing rows named in a refusal
+
+
+@dataclass
+class Build:
+    metadata: dict
+    checks: list[AssetCheckResult]
+    refused: str | None  # why the candidate was not published
+
+
+def _tables(spec: TableSpec) -> tuple[sql.Identifier, sql.Identifier]:
+    return sql.Identifier(*spec.key), sql.Identifier(spec.schema, f"{spec.name}__candidate")
+
+
+def _names(names, prefix: str | None = None) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(prefix, n) if prefix else sql.Identifier(n) for n in names)
+
+
+def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse, log: DagsterLogManager) -> Build:
+    """Build ``spec``'s table as a candidate, check it with ``checks`` and publish it unless a blocking one fails."""
+    live, candidate = _tables(spec)
+    with warehouse.connect(autocommit=True) as conn:
+        # One build of a table at a time: a second would rebuild the candidate under the first one's checks.
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (spec.qualified_name,))
+        with conn.transaction():
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(candidate))
+            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(candidate, live))
+            conn.execute(_fill(spec, live, candidate))
+            metadata = _measure(conn, spec, live, candidate)
+        results = validate_in_postgres(warehouse.sqlalchemy_url, f"SELECT * FROM {candidate.as_string()}", checks,
+                                       spec.key)
+        if refused := _refusal(spec, checks, results):
+            return Build(metadata, results, refused)
+        with conn.transaction():
+            conn.execute(_publish(spec, live, candidate))
+            _comment(conn, spec, log)
+            conn.execute(sql.SQL("DROP TABLE {}").format(candidate))
+    return Build(metadata, results, None)
+
+
+def check_live(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse) -> list[AssetCheckResult]:
+    """``checks`` run on the live table, as a check executed on its own does."""
+    return validate_in_postgres(warehouse.sqlalchemy_url, f"SELECT * FROM {_tables(spec)[0].as_string()}", checks,
+                                spec.key)
+
+
+def _select(spec: TableSpec, names: list[str]) -> sql.Composable:
+    """The spec's rows: its columns ``names`` computed from the source ``s`` and the dimensions looked up."""
+    joins = sql.SQL(" ").join(
+        sql.SQL("LEFT JOIN {dimension} AS {alias} ON {alias}.{match} = {source}").format(
+            dimension=sql.Identifier(*lookup.dimension.split(".")), alias=sql.Identifier(name),
+            match=sql.Identifier(lookup.match), source=sql.SQL(lookup.source))
+        for name, lookup in spec.lookups.items() if name in names)
+    return sql.SQL("SELECT {} FROM ({}) AS s {}").format(
+        sql.SQL(", ").join(sql.SQL("{} AS {}").format(spec.expression(n), sql.Identifier(n)) for n in names),
+        spec.source.relation(spec), joins)
+
+
+def _fill(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> sql.Composable:
+    names = list(spec.columns)
+    if spec.keys is None:
+        return sql.SQL("INSERT INTO {} ({}) {}").format(candidate, _names(names), _select(spec, names))
+    key, natural = sql.Identifier(spec.keys.key), sql.Identifier(spec.keys.natural)
+    assigned = not spec.columns[spec.keys.key].expression
+    members = [n for n in names if not (assigned and n == spec.keys.key)]
+    # A member already live keeps its key; new members take the next keys, in natural-key order.
+    new_key = sql.SQL("coalesce(l.{key}, greatest((SELECT max({key}) FROM {live}), 0) "
+                      "+ row_number() OVER (PARTITION BY l.{key} IS NULL ORDER BY m.{natural}))").format(
+        key=key, live=live, natural=natural)
+    kept = [new_key if assigned and n == spec.keys.key else sql.Identifier("m", n) for n in names]
+    retired = [sql.SQL("false") if n == "is_current" else sql.Identifier("l", n) for n in names]
+    unknown = [sql.Literal(UNKNOWN if n == spec.keys.key else spec.keys.unknown.get(n)) for n in names]
+    return sql.SQL("""
+        INSERT INTO {candidate} ({names})
+        WITH m AS ({members})
+        SELECT {kept} FROM m LEFT JOIN {live} AS l ON l.{natural} = m.{natural}
+        UNION ALL
+        SELECT {retired} FROM {live} AS l
+        WHERE l.{key} <> {unknown_key} AND NOT EXISTS (SELECT FROM m WHERE m.{natural} = l.{natural})
+        UNION ALL
+        SELECT {unknown}
+    """).format(candidate=candidate, names=_names(names), members=_select(spec, members), live=live,
+                kept=sql.SQL(", ").join(kept), natural=natural, retired=sql.SQL(", ").join(retired), key=key,
+                unknown_key=sql.Literal(UNKNOWN), unknown=sql.SQL(", ").join(unknown))
+
+
+def _measure(conn: Connection, spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> dict:
+    """The candidate's row count, rows whose lookups found nothing (-1), the spec's metrics and, for a
+    dimension, its members added, updated and retired."""
+    measures = {"dagster/row_count": "count(*)",
+                **{f"rows_unknown_{n.removesuffix('_key')}": f"count(*) FILTER (WHERE {n} = {UNKNOWN})"
+                   for n, lookup in spec.lookups.items() if lookup.unknown is not None},
+                **spec.metrics}
+    values = conn.execute(sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(map(sql.SQL, measures.values())), candidate)).fetchone()
+    metadata = dict(zip(measures, values))
+    if spec.keys:
+        names = list(spec.columns)
+        retiring = sql.SQL("l.is_current AND NOT c.is_current" if "is_current" in spec.columns else "false")
+        added, updated, retired = conn.execute(sql.SQL("""
+            SELECT count(*) FILTER (WHERE l.{key} IS NULL),
+                   count(*) FILTER (WHERE l.{key} IS NOT NULL AND ({c}) IS DISTINCT FROM ({l}) AND NOT ({retiring})),
+                   count(*) FILTER (WHERE {retiring})
+            FROM {candidate} AS c LEFT JOIN {live} AS l USING ({key}) WHERE c.{key} <> {unknown}
+        """).format(key=sql.Identifier(spec.keys.key), c=_names(names, "c"), l=_names(names, "l"), retiring=retiring,
+                    candidate=candidate, live=live, unknown=sql.Literal(UNKNOWN))).fetchone()
+        metadata.update(members_added=added, members_updated=updated, members_retired=retired)
+    return metadata
+
+
+def _refusal(spec: TableSpec, checks: list[CheckDef], results: list[AssetCheckResult]) -> str | None:
+    """Why the candidate may not be published (the failing blocking checks and samples), or None."""
+    blocking = {c.name for c in checks if c.blocking}
+    failed = [r for r in results if r.check_name in blocking and not r.passed]
+    if not failed:
+        return None
+    lines = [f"{spec.qualified_name} was not published: blocking check(s) {', '.join(r.check_name for r in failed)} "
+             f"failed on the candidate. The live table keeps its last good version; the rejected rows stay in "
+             f"{spec.qualified_name}__candidate until the next build."]
+    for result in failed:
+        for detail in result.metadata["results"].value:
+            if not detail["success"]:
+                sample = "; ".join((detail.get("sample") or [])[:SAMPLE]) or detail.get("error") or (
+                    f"observed {detail.get('observed')}")
+                lines.append(f"- {result.check_name}: {detail['about']} ({detail['expectation']}), "
+                             f"{detail.get('failing_rows', '?')} failing, e.g. {sample}")
+    return "\n".join(lines)
+
+
+def _publish(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> sql.Composable:
+    names = list(spec.columns)
+    insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {}").format(
+        live, _names(names), _names(names), candidate)
+    if spec.keys is None:
+        return sql.SQL("TRUNCATE {}; {}").format(live, insert)
+    return sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET ({}) = ROW({}) WHERE ({}) IS DISTINCT FROM ({})").format(
+        insert, sql.Identifier(spec.keys.key), _names(names), _names(names, "excluded"), _names(names, "t"),
+        _names(names, "excluded"))
+
+
+def _comment(conn: Connection, spec: TableSpec, log: DagsterLogManager) -> None:
+    """Bring the comments in line with the spec, should it have changed since the warehouse was set up."""
+    if not (changes := comment_changes(conn, spec)):
+        return
+    try:
+        with conn.transaction():
+            for change in changes:
+                conn.execute(change)
+    except errors.InsufficientPrivilege:
+        log.warning(f"{spec.qualified_name}: {len(changes)} comment(s) not updated; only the table's owner may set "
+                    "them, and the role that builds the table should own it")

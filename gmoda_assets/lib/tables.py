@@ -1,0 +1,238 @@
+"""A table past raw, declared once, and the factory that turns the declaration into its Dagster asset.
+
+A ``TableSpec`` says what the table holds (the asset's description and the table's ``COMMENT``), its columns
+(type as PostgreSQL's ``format_type()`` names it, description, the SQL that computes it from the source row
+``s``, the source columns it comes from, and the dimension it looks its key up in), where its rows come from,
+and how its keys behave from one build to the next:
+
+* rebuilt whole (``keys=None``): nothing references the table (a fact, a bridge), so each build replaces it;
+* ``StableKeys`` (a dimension): facts hold its surrogate keys under foreign keys, so a member keeps its key
+  (matched on the natural key), a new member gets the next key in natural-key order, a member that leaves the
+  source stays with ``is_current`` false, and ``-1`` is the unknown member.
+
+``table_asset`` gives the asset its description, ``dagster/column_schema``, ``dagster/column_lineage``,
+``dagster/table_name`` and dependencies, and the checks of its suite (``expectations/<schema>.<table>.yaml``),
+each of which can also run on its own against the live table. The asset is built by write, check, publish
+(``gmoda_assets.lib.publish``). The ``CREATE TABLE`` (types, constraints, foreign keys) stays in ``sql/``; the
+table's and columns' comments are the spec's descriptions, set with the warehouse (``comment_changes``).
+
+A column's expression reads only its own ``sources`` (or a source's tags, such as ``partner_id``) from ``s``,
+and its lookup's dimension, which the factory joins under the column's name.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    TableColumn,
+    TableColumnDep,
+    TableColumnLineage,
+    TableSchema,
+    multi_asset,
+)
+from psycopg import Connection, sql
+
+from gmoda_assets.lib.suites import load_suite
+from gmoda_assets.resources import Warehouse
+
+UNKNOWN = -1  # every dimension's unknown member
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A dimension's key, found by matching ``source`` (SQL over ``s``) with the dimension's ``match`` column."""
+
+    dimension: str  # schema-qualified table, e.g. conformed.dim_geography
+    match: str
+    source: str
+    key: str
+    unknown: int | None = UNKNOWN  # what a row without a match gets; None leaves it null, for NOT NULL to refuse
+
+
+@dataclass(frozen=True)
+class Column:
+    type: str  # as PostgreSQL's format_type() names it, so a test can compare it with the catalog
+    description: str  # the column's description in the Dagster UI and its COMMENT in PostgreSQL
+    expression: str = ""  # SQL over the source row ``s``; empty: ``s.<column>``, or the lookup's key
+    sources: tuple[str, ...] = ()  # source columns it is derived from (its column lineage)
+    lookup: Lookup | None = None
+
+
+def copied(type_: str, description: str, source: str) -> Column:
+    """A column taken as it is from a source column."""
+    return Column(type_, description, f"s.{source}", (source,))
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    asset_key: tuple[str, ...]
+    table: tuple[str, str]  # schema, name
+    tags: Mapping[str, str] = field(default_factory=dict)  # constant columns, e.g. the partner that delivered it
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Rows of tables of one shape (one kind of feed from each partner), one after another, each with its tags."""
+
+    tables: tuple[SourceTable, ...]
+
+    @property
+    def deps(self) -> list[AssetKey]:
+        return [AssetKey(t.asset_key) for t in self.tables]
+
+    def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
+        return [TableColumnDep(asset_key=AssetKey(t.asset_key), column_name=s) for t in self.tables for s in column.sources]
+
+    def relation(self, spec: "TableSpec") -> sql.Composable:
+        needed = sorted({s for c in spec.columns.values() for s in c.sources})
+        return sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join([*map(sql.Identifier, needed),
+                                    *(sql.SQL("{} AS {}").format(sql.Literal(v), sql.Identifier(k))
+                                      for k, v in t.tags.items())]),
+                sql.Identifier(*t.table))
+            for t in self.tables)
+
+
+@dataclass(frozen=True)
+class Query:
+    """Rows of a SQL query over the warehouse; ``lineage`` names the asset columns each output column comes from."""
+
+    query: sql.Composable
+    assets: tuple[tuple[str, ...], ...] = ()
+    column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
+
+    @property
+    def deps(self) -> list[AssetKey]:
+        return [AssetKey(a) for a in self.assets]
+
+    def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
+        return [TableColumnDep(asset_key=AssetKey(a), column_name=c) for a, c in self.column_lineage.get(name, ())]
+
+    def relation(self, spec: "TableSpec") -> sql.Composable:
+        return self.query
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows made in Python from reference data shipped in the package (a pandas DataFrame whose columns are
+    columns of the table), handed to PostgreSQL as one JSON document: no temporary table, nothing row by row."""
+
+    fetch: Callable[[], object]
+    deps: tuple[AssetKey, ...] = ()
+
+    def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
+        return []
+
+    def relation(self, spec: "TableSpec") -> sql.Composable:
+        frame = self.fetch()
+        return sql.SQL("SELECT * FROM jsonb_to_recordset({}::jsonb) AS r ({})").format(
+            sql.Literal(frame.to_json(orient="records")),
+            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(spec.columns[c].type))
+                               for c in frame.columns))
+
+
+@dataclass(frozen=True)
+class StableKeys:
+    """A dimension's keys: ``key`` is kept per ``natural`` key across builds; ``unknown`` holds the values of the
+    unknown member (key -1). A key column with an expression (a date's yyyymmdd) is computed, not assigned."""
+
+    key: str
+    natural: str
+    unknown: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    schema: str
+    name: str
+    description: str  # the asset's description in the UI and the table's COMMENT
+    columns: Mapping[str, Column]  # in the order of the CREATE TABLE
+    source: Tables | Query | Rows
+    keys: StableKeys | None = None  # None: rebuilt whole at each build
+    metrics: Mapping[str, str] = field(default_factory=dict)  # extra materialisation metadata: SQL aggregates
+
+    @property
+    def key(self) -> list[str]:
+        return [self.schema, self.name]
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def lookups(self) -> dict[str, Lookup]:
+        return {n: c.lookup for n, c in self.columns.items() if c.lookup}
+
+    @property
+    def deps(self) -> list[AssetKey]:
+        dimensions = [AssetKey(lookup.dimension.split(".")) for lookup in self.lookups.values()]
+        return list(dict.fromkeys([*self.source.deps, *dimensions]))
+
+    def expression(self, name: str) -> sql.Composable:
+        column = self.columns[name]
+        if column.lookup:
+            found = sql.Identifier(name, column.lookup.key)
+            return found if column.lookup.unknown is None else sql.SQL("coalesce({}, {})").format(
+                found, sql.Literal(column.lookup.unknown))
+        return sql.SQL(column.expression) if column.expression else sql.Identifier("s", name)
+
+    @property
+    def metadata(self) -> dict:
+        return {
+            "dagster/table_name": self.qualified_name,
+            "dagster/column_schema": TableSchema(columns=[TableColumn(n, c.type, description=c.description)
+                                                          for n, c in self.columns.items()]),
+            "dagster/column_lineage": TableColumnLineage(deps_by_column={
+                n: deps for n, c in self.columns.items() if (deps := self.source.lineage(n, c))}),
+        }
+
+
+def comment_changes(conn: Connection, spec: TableSpec) -> list[sql.Composed]:
+    """The COMMENT statements that make the table's and its columns' comments the spec's descriptions."""
+    wanted = {None: spec.description, **{n: c.description for n, c in spec.columns.items()}}
+    current = dict(conn.execute(
+        "SELECT NULL, obj_description(%(t)s::regclass, 'pg_class') UNION ALL "
+        "SELECT attname::text, col_description(attrelid, attnum) FROM pg_attribute "
+        "WHERE attrelid = %(t)s::regclass AND attnum > 0 AND NOT attisdropped", {"t": spec.qualified_name}).fetchall())
+    return [
+        sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(*spec.key), sql.Literal(text)) if name is None else
+        sql.SQL("COMMENT ON COLUMN {} IS {}").format(sql.Identifier(*spec.key, name), sql.Literal(text))
+        for name, text in wanted.items() if current.get(name) != text]
+
+
+def table_asset(spec: TableSpec) -> AssetsDefinition:
+    """The asset of ``spec``, with the checks of its suite. Materialising it writes a candidate, runs every check
+    on it and publishes it only when no blocking check fails; selecting only checks runs them on the live table."""
+    from gmoda_assets.lib import publish
+
+    checks = load_suite(spec.key)
+    asset_key = AssetKey(spec.key)
+
+    @multi_asset(
+        name="__".join(spec.key),
+        specs=[AssetSpec(asset_key, description=spec.description, deps=spec.deps, group_name=spec.schema,
+                         kinds={"postgres"}, metadata=spec.metadata)],
+        check_specs=[c.spec(spec.key) for c in checks],
+        can_subset=True,
+    )
+    def build(context: AssetExecutionContext, warehouse: Warehouse):
+        selected = {k.name for k in context.selected_asset_check_keys}
+        if asset_key not in context.selected_asset_keys:
+            yield from publish.check_live(spec, [c for c in checks if c.name in selected], warehouse)
+            return
+        # Every check runs on the candidate, selected or not: a blocking check cannot be stepped round.
+        build = publish.write_check_publish(spec, checks, warehouse, context.log)
+        results = [r for r in build.checks if r.check_name in selected]
+        if build.refused:
+            yield from results
+            raise Failure(build.refused)
+        yield MaterializeResult(metadata=build.metadata, check_results=results)
+
+    return build

@@ -1,0 +1,181 @@
+"""Tables past raw, declared by specs (gmoda_assets.lib.tables) and built by write, check, publish
+(gmoda_assets.lib.publish), with real Dagster runs against the test's embedded PostgreSQL.
+
+A table is added here the way the README says: a CREATE TABLE, one spec and one suite file, nothing else. It
+is handed to gmoda_transformer (the role that owns and builds every table past raw) and built by a login in
+that role, not by the administrator."""
+
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from dagster import AssetCheckKey, AssetSelection, materialize
+from psycopg import sql
+
+from gmoda_assets.conform.dimensions import dimension_assets
+from gmoda_assets.definitions import TABLE_SPECS
+from gmoda_assets.lib import suites
+from gmoda_assets.lib.tables import Column, Lookup, Query, TableSpec, table_asset
+from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.conform.helpers import failure_message
+
+LOGIN = "test_tables_transformer"
+CREATE_TABLE = """
+    CREATE TABLE conformed.test_council_areas (
+        lad19cd        text PRIMARY KEY,
+        council_name   text NOT NULL,
+        lsoas          integer NOT NULL,
+        children_0_15  integer,
+        partner_key    integer NOT NULL REFERENCES conformed.dim_partner (partner_key)
+    )"""
+SUITE = """
+- name: one_row_per_council
+  description: The ten councils of Greater Manchester, once each.
+  blocking: true
+  expectations:
+    - type: expect_column_values_to_be_unique
+      kwargs: {column: lad19cd}
+    - type: unexpected_rows_expectation
+      kwargs:
+        unexpected_rows_query: SELECT count(*) AS councils FROM {batch} HAVING count(*) <> 10
+      about: ten councils
+- name: children_plausible
+  description: Between 10,000 and 200,000 children aged 0-15 live in each council area.
+  blocking: false
+  expectations:
+    - type: expect_column_values_to_be_between
+      kwargs: {column: children_0_15, min_value: 10000, max_value: 200000}
+"""
+GEOGRAPHY = ("conformed", "dim_geography")
+COUNCILS = "SELECT lad19cd, min(lad19nm) AS lad19nm, count(*) AS lsoas, sum(children_0_15_mid2015) AS children " \
+           "FROM conformed.dim_geography WHERE geography_key <> -1 GROUP BY lad19cd"
+
+
+def council_areas(query: str) -> TableSpec:
+    """The spec of the added table, its rows from ``query``."""
+    return TableSpec("conformed", "test_council_areas", "One row per council area of Greater Manchester, with its "
+                     "LSOAs and children, and the council as a partner.", {
+        "lad19cd": Column("text", "Council area ONS code.", sources=("lad19cd",)),
+        "council_name": Column("text", "Council area name.", "s.lad19nm", ("lad19nm",)),
+        "lsoas": Column("integer", "LSOAs (2011) in the council area.", sources=("lsoas",)),
+        "children_0_15": Column("integer", "Children aged 0-15, mid-2015.", "s.children", ("children",)),
+        "partner_key": Column("integer", "The council in dim_partner; -1 when it is not a partner.",
+                              lookup=Lookup("conformed.dim_partner", "council_code", "s.lad19cd", "partner_key")),
+    }, Query(sql.SQL(query), (GEOGRAPHY,), {"lad19cd": ((GEOGRAPHY, "lad19cd"),), "council_name": ((GEOGRAPHY, "lad19nm"),),
+                                             "children_0_15": ((GEOGRAPHY, "children_0_15_mid2015"),)}))
+
+
+def login_url(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname or ''}"))
+
+
+@pytest.fixture(scope="module")
+def added(warehouse_url, tmp_path_factory):
+    """The dimensions built; the added table created by the administrator (as sql/ would), handed to
+    gmoda_transformer, and its asset (and one whose query repeats every council) made with the suite file."""
+    assert materialize(dimension_assets, resources={"warehouse": Warehouse()}).success
+    suite_dir = tmp_path_factory.mktemp("expectations")
+    (suite_dir / "conformed.test_council_areas.yaml").write_text(SUITE, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(suites, "SUITES_DIR", suite_dir)
+        good, doubled = (table_asset(council_areas(q)) for q in (COUNCILS, f"{COUNCILS} UNION ALL {COUNCILS}"))
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {LOGIN}")
+        conn.execute(f"CREATE ROLE {LOGIN} LOGIN IN ROLE gmoda_transformer")
+        conn.execute(CREATE_TABLE)
+        conn.execute("ALTER TABLE conformed.test_council_areas OWNER TO gmoda_transformer")
+        try:
+            yield {"good": good, "doubled": doubled, "warehouse": Warehouse(url=login_url(warehouse_url, LOGIN))}
+        finally:
+            conn.execute("DROP TABLE IF EXISTS conformed.test_council_areas, conformed.test_council_areas__candidate")
+            conn.execute(f"DROP OWNED BY {LOGIN}")
+            conn.execute(f"DROP ROLE {LOGIN}")
+
+
+def build(asset, warehouse: Warehouse, succeed: bool = True):
+    result = materialize([asset], resources={"warehouse": warehouse}, raise_on_error=False)
+    assert result.success == succeed
+    return result
+
+
+def catalog(conn, table: str) -> list[tuple]:
+    return conn.execute("""
+        SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
+        FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum""", (table,)).fetchall()
+
+
+@pytest.mark.parametrize("spec", TABLE_SPECS, ids=lambda s: s.name)
+def test_catalog_matches_the_spec(warehouse_url, spec):
+    """The CREATE TABLE in sql/ has the spec's columns, in order and of its types, with a foreign key for each
+    key looked up in a dimension; the set-up gave the table and every column the spec's description."""
+    with psycopg.connect(warehouse_url) as conn:
+        assert catalog(conn, spec.qualified_name) == [(n, c.type, c.description) for n, c in spec.columns.items()]
+        assert conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
+                            (spec.qualified_name,)).fetchone() == (spec.description,)
+        references = dict(conn.execute("""
+            SELECT a.attname, c.confrelid::regclass::text FROM pg_constraint c
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+            WHERE c.contype = 'f' AND c.conrelid = %s::regclass""", (spec.qualified_name,)).fetchall())
+        assert references == {n: lookup.dimension for n, lookup in spec.lookups.items()}
+
+
+def test_adding_a_table_takes_a_create_table_a_spec_and_a_suite(added, warehouse_url):
+    result = build(added["good"], added["warehouse"])
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["dagster/row_count"].value == 10
+    assert event.materialization.metadata["rows_unknown_partner"].value == 0
+    assert {(e.check_name, e.passed) for e in result.get_asset_check_evaluations()} == {
+        ("one_row_per_council", True), ("children_plausible", True)}
+    spec = added["good"].specs_by_key[added["good"].key]
+    assert spec.description.startswith("One row per council area")
+    assert [c.name for c in spec.metadata["dagster/column_schema"].columns][:2] == ["lad19cd", "council_name"]
+    assert spec.metadata["dagster/column_lineage"].deps_by_column["children_0_15"][0].column_name == \
+        "children_0_15_mid2015"
+    assert {d.asset_key.path[1] for d in spec.deps} == {"dim_geography", "dim_partner"}
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute("SELECT t.lad19cd, t.council_name, p.partner_id FROM conformed.test_council_areas t "
+                            "JOIN conformed.dim_partner p USING (partner_key) ORDER BY 1").fetchall()
+        assert rows[0] == ("E08000001", "Bolton", "bolton") and len(rows) == 10
+        # The comments come from the spec, set by the build; the table is still the transformer's.
+        assert catalog(conn, "conformed.test_council_areas")[1] == ("council_name", "text", "Council area name.")
+        assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'test_council_areas'"
+                            ).fetchone() == ("gmoda_transformer",)
+        assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)
+
+
+def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
+    build(added["good"], added["warehouse"])
+    with psycopg.connect(warehouse_url, autocommit=True) as reader:
+        before = reader.execute("SELECT * FROM conformed.test_council_areas ORDER BY 1").fetchall()
+        result = build(added["doubled"], added["warehouse"], succeed=False)
+        # Still the previous version, readable by anyone who could read it before.
+        assert reader.execute("SELECT * FROM conformed.test_council_areas ORDER BY 1").fetchall() == before
+        assert reader.execute("SELECT count(*) FROM conformed.test_council_areas__candidate").fetchone() == (20,)
+    assert not result.get_asset_materialization_events()
+    assert {e.check_name for e in result.get_asset_check_evaluations() if not e.passed} == {"one_row_per_council"}
+    message = failure_message(result)
+    assert "conformed.test_council_areas was not published: blocking check(s) one_row_per_council" in message
+    assert "E08000001" in message and "councils=20" in message  # failing keys and counts, sampled
+
+
+def test_a_check_run_on_its_own_validates_the_live_table(added, warehouse_url, instance):
+    build(added["good"], added["warehouse"])
+    check = AssetCheckKey(added["good"].key, "one_row_per_council")
+
+    def run_check():
+        result = materialize([added["good"]], selection=AssetSelection.checks(check), instance=instance,
+                             resources={"warehouse": added["warehouse"]}, raise_on_error=False)
+        assert not result.get_asset_materialization_events()
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    assert run_check().passed
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM conformed.test_council_areas WHERE lad19cd = 'E08000010'")
+        failing = run_check()
+        assert not failing.passed and "councils=9" in failing.metadata["failures"].value
+        # Nothing was built: no candidate, and the live table is as the test left it.
+        assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM conformed.test_council_areas").fetchone() == (9,)
