@@ -11,7 +11,8 @@ from datetime import date
 from psycopg import sql
 
 from gmoda_assets.lib.contracts import feed_contracts, partners
-from gmoda_assets.lib.tables import Column, Lookup, Query, Rows, StableKeys, TableSpec, table_asset
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, Lookup, Query, Rows, StableKeys, TableSpec
 
 SCHEMA = "conformed"
 FIRST_DAY, LAST_DAY = date(2010, 1, 1), date(2030, 12, 31)

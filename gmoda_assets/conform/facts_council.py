@@ -16,7 +16,8 @@ from gmoda_assets.conform.fact_columns import (CHILD_NHS, date_key, geography_ke
                                                staging_tables)
 from gmoda_assets.conform.staging import staging_table
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts
-from gmoda_assets.lib.tables import Column, Query, StableKeys, TableSpec, copied, table_asset
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, Query, StableKeys, TableSpec, copied
 
 SCHEMA = "conformed"
 # Where a URN is reported both as a school (EYFSP) and as an early-years provider (funded early education),

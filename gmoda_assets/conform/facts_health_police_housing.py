@@ -10,7 +10,8 @@ references a fact, so its own key is renumbered 1..n in record-key order at each
 from gmoda_assets.conform.fact_columns import (CHILD_NHS, date_key, geography_key, partner_key, record_key, renumbered,
                                                staging_tables)
 from gmoda_assets.lib.contracts import contract_for
-from gmoda_assets.lib.tables import Column, TableSpec, copied, table_asset
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, TableSpec, copied
 
 SCHEMA = "conformed"
 RECORD_KEY = record_key("The staging record's key (staging record_key): one row per staged record.")

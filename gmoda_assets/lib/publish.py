@@ -11,8 +11,8 @@
 
 The live table is never dropped or renamed, so its foreign keys, grants, owner and dependants stay as they are,
 and publishing needs no more than the transformer role has: CREATE on the schema (for the candidate) and
-SELECT, INSERT, UPDATE and TRUNCATE on the table. The table's and columns' COMMENTs are set from the spec in the
-warehouse's set-up (``gmoda db init``), and again in the publish transaction should they differ.
+SELECT, INSERT, UPDATE and TRUNCATE on the table. The table's and columns' COMMENTs are set from the spec when
+the warehouse is set up (``gmoda db init``), and again in the publish transaction should they differ.
 """
 
 from __future__ import annotations

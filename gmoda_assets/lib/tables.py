@@ -1,4 +1,4 @@
-"""A table past raw, declared once, and the factory that turns the declaration into its Dagster asset.
+"""A table past raw, declared once.
 
 A ``TableSpec`` says what the table holds (the asset's description and the table's ``COMMENT``), its columns
 (type as PostgreSQL's ``format_type()`` names it, description, the SQL that computes it from the source row
@@ -10,36 +10,21 @@ and how its keys behave from one build to the next:
   (matched on the natural key), a new member gets the next key in natural-key order, a member that leaves the
   source stays with ``is_current`` false, and ``-1`` is the unknown member.
 
-``table_asset`` gives the asset its description, ``dagster/column_schema``, ``dagster/column_lineage``,
-``dagster/table_name`` and dependencies, and the checks of its suite (``expectations/<schema>.<table>.yaml``),
-each of which can also run on its own against the live table. The asset is built by write, check, publish
-(``gmoda_assets.lib.publish``). The ``CREATE TABLE`` (types, constraints, foreign keys) stays in ``sql/``; the
-table's and columns' comments are the spec's descriptions, set with the warehouse (``comment_changes``).
+The spec gives its asset the description, ``dagster/column_schema``, ``dagster/column_lineage``,
+``dagster/table_name`` and dependencies (``gmoda_assets.lib.table_assets`` makes the asset, with the checks of
+its suite), and the SQL that builds the table by write, check, publish (``gmoda_assets.lib.publish``). The
+``CREATE TABLE`` (types, constraints, foreign keys) stays in ``sql/``; the table's and columns' comments are
+the spec's descriptions (``comment_changes``, applied when the warehouse is set up and by every build).
 
-A column's expression reads only its own ``sources`` (or a source's tags, such as ``partner_id``) from ``s``,
-and its lookup's dimension, which the factory joins under the column's name.
+A column's expression reads only its own ``sources`` (or a source's tags, such as ``partner_id``) from ``s``;
+a column with a lookup gets its dimension's key, the dimension joined under the column's name.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from dagster import (
-    AssetExecutionContext,
-    AssetKey,
-    AssetsDefinition,
-    AssetSpec,
-    Failure,
-    MaterializeResult,
-    TableColumn,
-    TableColumnDep,
-    TableColumnLineage,
-    TableSchema,
-    multi_asset,
-)
+from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 from psycopg import Connection, sql
-
-from gmoda_assets.lib.suites import load_suite
-from gmoda_assets.resources import Warehouse
 
 UNKNOWN = -1  # every dimension's unknown member
 
@@ -102,7 +87,8 @@ class Tables:
 
 @dataclass(frozen=True)
 class Query:
-    """Rows of a SQL query over the warehouse; ``lineage`` names the asset columns each output column comes from."""
+    """Rows of a SQL query over the warehouse, which reads ``assets``; ``column_lineage`` names the asset columns
+    each column of the table comes from."""
 
     query: sql.Composable
     assets: tuple[tuple[str, ...], ...] = ()
@@ -125,7 +111,10 @@ class Rows:
     columns of the table), handed to PostgreSQL as one JSON document: no temporary table, nothing row by row."""
 
     fetch: Callable[[], object]
-    deps: tuple[AssetKey, ...] = ()
+
+    @property
+    def deps(self) -> list[AssetKey]:
+        return []
 
     def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
         return []
@@ -205,34 +194,3 @@ def comment_changes(conn: Connection, spec: TableSpec) -> list[sql.Composed]:
         sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(*spec.key), sql.Literal(text)) if name is None else
         sql.SQL("COMMENT ON COLUMN {} IS {}").format(sql.Identifier(*spec.key, name), sql.Literal(text))
         for name, text in wanted.items() if current.get(name) != text]
-
-
-def table_asset(spec: TableSpec) -> AssetsDefinition:
-    """The asset of ``spec``, with the checks of its suite. Materialising it writes a candidate, runs every check
-    on it and publishes it only when no blocking check fails; selecting only checks runs them on the live table."""
-    from gmoda_assets.lib import publish
-
-    checks = load_suite(spec.key)
-    asset_key = AssetKey(spec.key)
-
-    @multi_asset(
-        name="__".join(spec.key),
-        specs=[AssetSpec(asset_key, description=spec.description, deps=spec.deps, group_name=spec.schema,
-                         kinds={"postgres"}, metadata=spec.metadata)],
-        check_specs=[c.spec(spec.key) for c in checks],
-        can_subset=True,
-    )
-    def build(context: AssetExecutionContext, warehouse: Warehouse):
-        selected = {k.name for k in context.selected_asset_check_keys}
-        if asset_key not in context.selected_asset_keys:
-            yield from publish.check_live(spec, [c for c in checks if c.name in selected], warehouse)
-            return
-        # Every check runs on the candidate, selected or not: a blocking check cannot be stepped round.
-        build = publish.write_check_publish(spec, checks, warehouse, context.log)
-        results = [r for r in build.checks if r.check_name in selected]
-        if build.refused:
-            yield from results
-            raise Failure(build.refused)
-        yield MaterializeResult(metadata=build.metadata, check_results=results)
-
-    return build

@@ -15,7 +15,8 @@ from psycopg import sql
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.definitions import TABLE_SPECS
 from gmoda_assets.lib import suites
-from gmoda_assets.lib.tables import Column, Lookup, Query, TableSpec, table_asset
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, Lookup, Query, TableSpec
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import failure_message
 

@@ -1,0 +1,44 @@
+"""The factory that turns a table's spec (``gmoda_assets.lib.tables``) into its Dagster asset.
+
+The asset carries the spec's description, ``dagster/column_schema``, ``dagster/column_lineage``,
+``dagster/table_name`` and dependencies, and one asset check per check of its suite
+(``expectations/<schema>.<table>.yaml``). Materialising it builds the table by write, check, publish
+(``gmoda_assets.lib.publish``). The asset is subsettable, so each check can also be executed on its own (from
+the UI, or by a run that selects only checks): it then validates the live table and builds nothing.
+"""
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, Failure, MaterializeResult, multi_asset
+
+from gmoda_assets.lib import publish
+from gmoda_assets.lib.suites import load_suite
+from gmoda_assets.lib.tables import TableSpec
+from gmoda_assets.resources import Warehouse
+
+
+def table_asset(spec: TableSpec) -> AssetsDefinition:
+    """The asset of ``spec``, with the checks of its suite. Materialising it writes a candidate, runs every check
+    on it and publishes it only when no blocking check fails; selecting only checks runs them on the live table."""
+    checks = load_suite(spec.key)
+    asset_key = AssetKey(spec.key)
+
+    @multi_asset(
+        name="__".join(spec.key),
+        specs=[AssetSpec(asset_key, description=spec.description, deps=spec.deps, group_name=spec.schema,
+                         kinds={"postgres"}, metadata=spec.metadata)],
+        check_specs=[c.spec(spec.key) for c in checks],
+        can_subset=True,
+    )
+    def build(context: AssetExecutionContext, warehouse: Warehouse):
+        selected = {k.name for k in context.selected_asset_check_keys}
+        if asset_key not in context.selected_asset_keys:
+            yield from publish.check_live(spec, [c for c in checks if c.name in selected], warehouse)
+            return
+        # Every check runs on the candidate, selected or not: a blocking check cannot be stepped round.
+        outcome = publish.write_check_publish(spec, checks, warehouse, context.log)
+        results = [r for r in outcome.checks if r.check_name in selected]
+        if outcome.refused:
+            yield from results
+            raise Failure(outcome.refused)
+        yield MaterializeResult(metadata=outcome.metadata, check_results=results)
+
+    return build
