@@ -12,7 +12,7 @@ from psycopg import sql
 from gmoda_assets.conform.staging import POSTCODE_LOOKUP_KEY, staging_table
 from gmoda_assets.conform.staging_sql import build, normalised_postcode, parsed_date, q, value
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts
-from gmoda_assets.lib.pseudonymise import pads, sql_pseudonym
+from gmoda_assets.lib.pseudonymise import sql_pseudonym, use_key
 from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
 from gmoda_assets.resources import Warehouse
 
@@ -130,12 +130,12 @@ def linkage_features(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     contracts = feed_contracts()
     union = sql.SQL(" UNION ALL ").join(_features(c) for c in contracts)
     with warehouse.connect(autocommit=True) as conn, conn.transaction():
-        conn.execute(sql.SQL("CREATE TEMP TABLE name_features ON COMMIT DROP AS {}").format(_name_features(contracts)),
-                     pads().params())
+        use_key(conn)
+        conn.execute(sql.SQL("CREATE TEMP TABLE name_features ON COMMIT DROP AS {}").format(_name_features(contracts)))
         conn.execute("ALTER TABLE name_features ADD PRIMARY KEY (name)")
         conn.execute("ANALYZE name_features")
         conn.execute("DROP TABLE IF EXISTS staging.linkage_features")
-        conn.execute(sql.SQL("CREATE TABLE staging.linkage_features AS {}").format(union), pads().params())
+        conn.execute(sql.SQL("CREATE TABLE staging.linkage_features AS {}").format(union))
         conn.execute("ALTER TABLE staging.linkage_features ADD PRIMARY KEY (feed_id, record_key)")
         conn.execute("COMMENT ON TABLE staging.linkage_features IS 'Derived matching features of every staged record, for record linkage only.'")
         for name, (_, text) in COLUMNS.items():

@@ -24,7 +24,7 @@ from psycopg import sql
 from gmoda_assets.conform.delivery_order import delivery_order
 from gmoda_assets.conform.staging_sql import build, normalised_postcode, q
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
-from gmoda_assets.lib.pseudonymise import pads
+from gmoda_assets.lib.pseudonymise import use_key
 from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
 from gmoda_assets.resources import Warehouse
 
@@ -122,6 +122,7 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
                 if postcode else sql.SQL(""))
         reasons = ", ".join(f"CASE WHEN {cond} THEN {reason} END" for reason, cond in rules) or "NULL::text"
         with warehouse.connect(autocommit=True) as conn, conn.transaction():
+            use_key(conn)
             order = delivery_order(conn, contract)
             latest = order[-1] if order else None
             scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest or ""))
@@ -131,7 +132,6 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
                         "array_remove(ARRAY[{}], NULL) AS reasons FROM {} r{} {}").format(
                     sql.SQL(", ").join(sql.SQL(f"{c.expression} AS {q(c.name)}") for c in columns),
                     sql.SQL(reasons), raw, join, scope),
-                pads().params(),
             )
             names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(table, rejects))

@@ -35,8 +35,8 @@ def q(name: str) -> str:
 
 
 def lit(text: str) -> str:
-    """A SQL string literal for statements executed with parameters (``%`` doubled for psycopg)."""
-    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+    """A SQL string literal (for statements executed without parameters: ``%`` is not doubled)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def value(col: Column) -> str:

@@ -1,15 +1,20 @@
 """Staging against the simulator's ground truth: canonical values, rejects, pseudonyms, no identifiers."""
 
+import base64
 import csv
 import hashlib
 import hmac
 import json
 import re
+import secrets
+import time
+from contextlib import contextmanager
 
 import pandas as pd
 import psycopg
 import pytest
 from dagster import AssetCheckSeverity, materialize
+from psycopg import sql
 
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
@@ -18,8 +23,8 @@ from gmoda_assets.conform.linkage_features import linkage_features
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
-from gmoda_assets.lib import settings
-from gmoda_assets.lib.pseudonymise import secret_key
+from gmoda_assets.lib import database, settings
+from gmoda_assets.lib.pseudonymise import HmacPads, secret_key
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.helpers import copy_drops, reset_platform
@@ -198,6 +203,58 @@ def test_linkage_name_features_match_the_true_names(staged, warehouse_url):
                 for n in rows.family_name]
     assert (rows.family_name_pseudonym == expected).all()
     assert (rows.given_name_soundex == rows.given_name.map(true_soundex)).all()
+
+
+@contextmanager
+def _every_statement_logged(url: str):
+    """The test server logs every statement, its duration and its bind parameters in full, as an operator
+    chasing a slow query might set it; the settings are put back afterwards."""
+    settings_on = {"log_statement": "all", "log_min_duration_statement": "0", "log_parameter_max_length": "-1"}
+    with psycopg.connect(url, autocommit=True) as admin:
+        try:
+            for name, setting in settings_on.items():
+                admin.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(setting)))
+            admin.execute("SELECT pg_reload_conf()")
+            for _ in range(100):  # the postmaster rereads its configuration asynchronously
+                with psycopg.connect(url) as probe:
+                    if probe.execute("SHOW log_statement").fetchone()[0] == "all":
+                        break
+                time.sleep(0.1)
+            yield database.pgdata_dir() / "log"  # where the embedded server writes its log (pgserver's pg_ctl -l)
+        finally:
+            for name in settings_on:
+                admin.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(name)))
+            admin.execute("SELECT pg_reload_conf()")
+
+
+def _written_forms(secret: bytes) -> list[bytes]:
+    """Every way a server log could hold these bytes: raw (so also as text), as hex (bytea's hex output, either
+    case), in bytea's escape output, and in base64."""
+    escaped = "".join(chr(b) if 32 <= b < 127 and b != 92 else "\\\\" if b == 92 else f"\\{b:03o}" for b in secret)
+    return [secret, secret.hex().encode(), secret.hex().upper().encode(), escaped.encode(), base64.b64encode(secret)]
+
+
+def test_key_material_never_reaches_the_server_log(staged, warehouse_url):
+    """Staging and the linkage features built while the server logs every statement with its parameters: the
+    log holds those statements, and a bind parameter sent as a control, but not the key nor either HMAC pad in
+    any form."""
+    key = secret_key()
+    pads = HmacPads.from_key(key)
+    control = secrets.token_bytes(64)
+    births = next(a for a in staging_assets if a.key.path == ["staging", "nhs", "births"])
+    with _every_statement_logged(warehouse_url) as log_file:
+        start = log_file.stat().st_size
+        assert materialize([births, linkage_features], resources={"warehouse": Warehouse()}).success
+        with psycopg.connect(warehouse_url) as conn:  # shows that bind parameters do reach this log
+            conn.execute("SELECT length(%s::bytea)", [control])
+        with log_file.open("rb") as handle:
+            handle.seek(start)
+            logged = handle.read()
+    assert b"CREATE TEMP TABLE _typed" in logged and b"CREATE TABLE staging.linkage_features" in logged
+    assert b"ops.hmac_sha256" in logged
+    assert b"\\x" + control.hex().encode() in logged
+    for name, secret in (("key", key), ("inner pad", pads.ipad), ("outer pad", pads.opad)):
+        assert not any(form in logged for form in _written_forms(secret)), f"the {name} is in the server log"
 
 
 def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, instance, defs, warehouse_url, simulated_month):
