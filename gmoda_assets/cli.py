@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from gmoda_assets.lib import database, settings
+from gmoda_assets.lib.contracts import partners
 
 
 def _setup_warehouse() -> str:
@@ -94,10 +95,20 @@ def _print_ingest(report) -> None:
     print(f"Landing zone {settings.landing_dir()}: {report.files_seen} files, {t.runs} new drops run "
           f"({t.runs - t.runs_failed} succeeded, {t.runs_failed} failed), "
           f"{len(report.already_held)} already held")
+    for run_id in report.dead_runs:
+        print(f"  RUN {run_id}: its process had died; marked failed")
+    for drop_id in report.retried:
+        print(f"  LOADED AGAIN (registered before, never recorded): {drop_id}")
     for message in t.failures:
         print(f"  FAILED: {message}")
     for held in report.held_back:
         print(f"  NOT LOADED (no live data-sharing agreement; left in the landing zone): {held}")
+    for name in report.unsettled:
+        print(f"  NOT YET (still being written; left for the next ingest): {name}")
+    for drop in report.in_flight:
+        print(f"  NOT NOW (another run is loading it): {drop}")
+    for refused in report.refused:
+        print(f"  REFUSED (never read or moved): {refused}")
 
 
 def cmd_refresh(args) -> int:
@@ -125,7 +136,8 @@ def cmd_run(args) -> int:
     print(sim)
     instance = get_instance()
     defs = _definitions()
-    report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings())
+    # The simulator has written and closed every file it made: they have settled, so no need to wait.
+    report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
     _print_ingest(report)
     tally = refresh(instance, defs)
     print_summary(database.warehouse_url(), [report.tally, tally])
@@ -169,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     sim.set_defaults(func=cmd_simulate)
 
     ingest = sub.add_parser("ingest", help="load every new file in the landing zone through Dagster runs")
-    ingest.add_argument("--partner", action="append", help="only this partner (repeatable)")
+    ingest.add_argument("--partner", action="append", choices=list(partners()), metavar="PARTNER",
+                        help="only this partner, an id in partners.yaml (repeatable)")
     ingest.add_argument("--allow-quarantine", action="store_true", help="exit 0 even if files were quarantined")
     ingest.set_defaults(func=cmd_ingest)
 

@@ -16,6 +16,9 @@ import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="gmoda-test-"))
 os.environ["GMODA_HOME"] = str(_HOME)
+# Test files are written whole before they are ingested: no need to wait for them to settle (the settle tests
+# set their own time).
+os.environ["GMODA_SETTLE_SECONDS"] = "0"
 for _var in ("GMODA_DATABASE_URL", "GMODA_DAGSTER_DATABASE_URL", "GMODA_DAGSTER_PG_URL", "GMODA_LANDING_DIR",
              "GMODA_QUARANTINE_DIR"):
     os.environ.pop(_var, None)

@@ -3,17 +3,24 @@
 A drop's id is its partition key in the ``drops`` dynamic partitions definition:
 ``<partner>.<feed>/<file name>@<first 12 hex digits of its SHA-256>``. A changed file under the same name has
 a new id and loads; the same content under any name, in a feed that already has it, is recognised and skipped.
+
+Whether content is held is decided by the drop ledger (``ops.drops``), which is written in the same transaction
+as the rows, never by Dagster's partitions: a partition is registered before its run, so a run that dies leaves
+a partition whose file is still to load.
+
+A file becomes a drop only once it has settled: seen unchanged (size, times and SHA-256) by two scans at least
+the settle time apart, so a file still being written is neither loaded half-way nor failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from dagster import DynamicPartitionsDefinition
 
-from gmoda_assets.lib.contracts import match_file
-from gmoda_assets.resources.landing_zone import LandingZone
+from gmoda_assets.lib.contracts import feed_contracts, match_file
+from gmoda_assets.resources.landing_zone import LandingZone, Refused, check_file_name, check_partner
 
 drops_partitions = DynamicPartitionsDefinition(name="drops")
 
@@ -21,6 +28,7 @@ HASH_CHARS = 12
 UNRECOGNISED = "unrecognised"
 # Substrings Dagster refuses in partition keys; a file named with one is quarantined rather than loaded.
 _FORBIDDEN_IN_KEYS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")
+_SHORT_HASH = re.compile(f"[0-9a-f]{{{HASH_CHARS}}}")
 
 
 @dataclass(frozen=True)
@@ -40,50 +48,90 @@ class Drop:
 
 
 def parse_drop_id(drop_id: str) -> tuple[str, str, str]:
-    """(feed id, file name, short hash) of a drop id."""
+    """(feed id, file name, short hash) of a drop id, after checking that it names a partner in partners.yaml,
+    one of its contracted feeds (whose file-name pattern the name matches) or its unrecognised files, and a
+    plain file name: a partition key or run config can never point outside the partner's landing folder."""
     feed_and_file, _, short_hash = drop_id.rpartition("@")
     feed_id, _, file_name = feed_and_file.partition("/")
-    if not (feed_id and file_name and short_hash):
-        raise ValueError(f"'{drop_id}' is not a drop id (<partner>.<feed>/<file name>@<hash>)")
+    if not (feed_id and file_name and _SHORT_HASH.fullmatch(short_hash)):
+        raise ValueError(f"'{drop_id}' is not a drop id (<partner>.<feed>/<file name>@<12 hex digits>)")
+    partner, _, feed = feed_id.partition(".")
+    check_partner(partner)
+    check_file_name(partner, file_name)
+    if feed != UNRECOGNISED:
+        contract = next((c for c in feed_contracts() if c.feed_id == feed_id), None)
+        if contract is None:
+            raise ValueError(f"Drop '{drop_id}': '{feed_id}' is not a contracted feed of partner '{partner}'")
+        if not contract.matches(file_name):
+            raise ValueError(f"Drop '{drop_id}': file name '{file_name}' does not match the file name of feed "
+                             f"{feed_id} ({contract.file_name})")
     return feed_id, file_name, short_hash
+
+
+def held_content(conn, partner: str) -> dict[tuple[str, str], str]:
+    """(feed id, SHA-256) -> drop id of everything the ledger holds from the partner's contracted feeds
+    (loaded, recognised as a re-delivery, or quarantined)."""
+    rows = conn.execute(
+        "SELECT feed_id, content_hash, drop_id FROM ops.drops WHERE partner = %s AND feed_id IS NOT NULL "
+        "ORDER BY processed_at DESC", (partner,)).fetchall()
+    return {(feed_id, digest): drop_id for feed_id, digest, drop_id in rows}
 
 
 @dataclass
 class Scan:
     """What one look at a partner's landing folder found."""
 
-    new: list[Drop]  # to register and load (or quarantine)
-    already_held: list[tuple[Drop, str]]  # same content as a drop already registered: (drop, that drop's id)
-    hashes: dict[str, list[str]]  # file name -> [version, sha256], to reuse on the next scan
+    new: list[Drop] = field(default_factory=list)  # settled, not held: to register and load (or quarantine)
+    already_held: list[tuple[Drop, str]] = field(default_factory=list)  # (drop, the drop that holds its content)
+    unsettled: list[str] = field(default_factory=list)  # file names still changing, or not yet seen twice
+    settled_now: set[str] = field(default_factory=set)  # file names that settled on this scan
+    refused: list[Refused] = field(default_factory=list)  # never read or moved
+    # file name -> [version, sha256, when this version was first seen (epoch s), settled]: the next scan's start
+    seen: dict[str, list] = field(default_factory=dict)
 
 
 def scan_partner(
     landing_zone: LandingZone,
     partner: str,
-    known_drop_ids: Iterable[str],
-    cached_hashes: dict[str, list[str]] | None = None,
+    held: dict[tuple[str, str], str],
+    previous: dict[str, list] | None,
+    now: float,
+    settle_seconds: float,
 ) -> Scan:
-    """Find the partner's files that are not yet drops. Hashes are recomputed only for files whose version
-    (size, times, inode) changed since ``cached_hashes`` was taken."""
-    cached_hashes = cached_hashes or {}
-    held: dict[tuple[str, str], str] = {}
-    for drop_id in known_drop_ids:
-        feed_id, _, short_hash = parse_drop_id(drop_id)
-        held.setdefault((feed_id, short_hash), drop_id)
-
-    scan = Scan(new=[], already_held=[], hashes={})
-    for landed in landing_zone.list_files(partner):
-        version, digest = cached_hashes.get(landed.name, (None, None))
-        if version != landed.version:
-            digest = landing_zone.sha256(partner, landed.name)
-        scan.hashes[landed.name] = [landed.version, digest]
+    """Find the partner's files that are not yet held (``held``: from ``held_content``). ``previous`` is the
+    ``seen`` of the scan before (empty for a first look). A file is hashed when its version (size, times, inode)
+    changed, and once more when it settles, to confirm its bytes did not change either."""
+    previous = previous or {}
+    listing = landing_zone.list_files(partner)
+    scan = Scan(refused=listing.refused)
+    held = dict(held)
+    for landed in listing.files:
+        before = previous.get(landed.name)
+        seen_before = before is not None and before[0] == landed.version
+        if seen_before:
+            _, digest, since, settled = before
+        else:  # first seen, or changed since the last scan: the settle time starts again
+            digest, since, settled = landing_zone.sha256(partner, landed.name), now, False
         contract = match_file(partner, landed.name)
         usable_name = not any(s in landed.name for s in _FORBIDDEN_IN_KEYS)
-        drop = Drop(partner, landed.name, contract.feed_id if contract and usable_name else None, digest)
-        earlier = held.get((drop.feed_id or f"{partner}.{UNRECOGNISED}", digest[:HASH_CHARS]))
-        if earlier is not None and drop.recognised:
+        feed_id = contract.feed_id if contract and usable_name else None
+        earlier = held.get((feed_id, digest)) if feed_id else None
+        # (A clock set back since the first look must not hold a file back.)
+        if earlier is None and seen_before and not settled and not 0 <= now - since < settle_seconds:
+            confirmed = landing_zone.sha256(partner, landed.name)
+            settled = confirmed == digest
+            if settled:
+                scan.settled_now.add(landed.name)
+            else:
+                digest, since = confirmed, now
+        scan.seen[landed.name] = [landed.version, digest, since, settled]
+        drop = Drop(partner, landed.name, feed_id, digest)
+        if earlier is not None:
             scan.already_held.append((drop, earlier))
+        elif not settled:
+            scan.unsettled.append(landed.name)
         else:
-            held[(drop.feed_id or f"{partner}.{UNRECOGNISED}", digest[:HASH_CHARS])] = drop.drop_id
+            if drop.recognised:  # a second file with the same content in this scan is held by the first
+                held[(feed_id, digest)] = drop.drop_id
             scan.new.append(drop)
     return scan

@@ -1,5 +1,7 @@
 """Jobs that ingest drops, and the run requests that the sensors and ``gmoda ingest`` both make for a scan."""
 
+from dataclasses import dataclass, field
+
 from dagster import (
     AssetKey,
     AssetSelection,
@@ -13,10 +15,11 @@ from dagster import (
     op,
 )
 
-from gmoda_assets.ingest.drops import Drop, Scan, drops_partitions
+from gmoda_assets.ingest.drops import UNRECOGNISED, Drop, Scan, drops_partitions, parse_drop_id
 from gmoda_assets.ingest.quarantine import quarantine_drop, unrecognised_reason
+from gmoda_assets.ingest.recovery import drop_attempts, drop_in_flight, drop_runs
 from gmoda_assets.lib import database
-from gmoda_assets.lib.contracts import contract_for
+from gmoda_assets.lib.contracts import contract_for, match_file
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.resources import LandingZone, Warehouse
 
@@ -35,10 +38,27 @@ class UnrecognisedFile(Config):
     drop_id: str
 
 
+def _checked_target(config: UnrecognisedFile) -> str:
+    """The file name the config names, once it is shown to be an unrecognised file of a partner in partners.yaml
+    directly inside its landing folder; Failure (nothing touched) otherwise."""
+    try:
+        feed_id, file_name, _ = parse_drop_id(config.drop_id)
+    except ValueError as exc:
+        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: {exc}") from None
+    if feed_id != f"{config.partner}.{UNRECOGNISED}":
+        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: drop '{config.drop_id}' is not "
+                      f"an unrecognised file of partner '{config.partner}' ({config.partner}.{UNRECOGNISED}/<file>@<hash>).")
+    contract = match_file(config.partner, file_name)
+    if contract is not None:
+        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: '{file_name}' matches feed "
+                      f"{contract.feed_id}, so it is loaded by ingest_drops, not quarantined as unrecognised.")
+    return file_name
+
+
 @op(description="Quarantine a landed file that matches no feed contract, and fail with the reason.")
 def quarantine_unrecognised(context: OpExecutionContext, config: UnrecognisedFile, warehouse: Warehouse,
                             landing_zone: LandingZone) -> None:
-    file_name = config.drop_id.partition("/")[2].rpartition("@")[0]
+    file_name = _checked_target(config)
     reason = unrecognised_reason(config.drop_id, config.partner, file_name)
     with warehouse.as_role(database.LOADER).connect(autocommit=True) as conn:
         reason = quarantine_drop(conn, landing_zone, config.partner, config.drop_id, reason, context.run_id)
@@ -59,29 +79,54 @@ def hold_back_unagreed(scan: Scan) -> list[Drop]:
     return held
 
 
-def run_requests(scan: Scan) -> list[RunRequest]:
-    """One run per new drop: load it into its feed's raw asset, or quarantine it if it matches no feed."""
-    requests = []
+@dataclass
+class RunPlan:
+    """The runs to request for a scan's new drops, and the drops left alone."""
+
+    requests: list[RunRequest] = field(default_factory=list)
+    partition_keys: list[str] = field(default_factory=list)  # drops to register (registering again is harmless)
+    retried: list[str] = field(default_factory=list)  # registered before, never recorded: requested again
+    in_flight: list[tuple[Drop, str]] = field(default_factory=list)  # (drop, id of its run still under way)
+    given_up: list[tuple[Drop, int]] = field(default_factory=list)  # (drop, failed runs) past the retry limit
+
+
+def plan_runs(instance, scan: Scan, max_attempts: int | None = None) -> RunPlan:
+    """One run per new drop: load it into its feed's raw asset, or quarantine it if it matches no feed.
+
+    A drop registered earlier that the ledger does not hold (its run died, or failed before recording it) is
+    requested again under a fresh run key, since Dagster drops a repeated run key, unless a run of it is still
+    under way or it has already failed ``max_attempts`` times. An unrecognised file is requested once, when it
+    settles: its run moves it to quarantine.
+    """
+    plan = RunPlan()
     for drop in scan.new:
         tags = {"gmoda/partner": drop.partner, "gmoda/file": drop.file_name[:200]}
-        if drop.recognised:
-            requests.append(RunRequest(
-                run_key=drop.drop_id,
-                job_name=ingest_drops_job.name,
-                partition_key=drop.drop_id,
-                asset_selection=[AssetKey(contract_for(drop.feed_id).asset_key)],
-                tags=tags,
-            ))
-        else:
-            version = scan.hashes[drop.file_name][0]  # a re-delivered unknown file must be quarantined again
-            requests.append(RunRequest(
-                run_key=f"{drop.drop_id}#{version}",
-                job_name=quarantine_unrecognised_file.name,
-                run_config={"ops": {"quarantine_unrecognised": {"config": {"partner": drop.partner, "drop_id": drop.drop_id}}}},
-                tags=tags,
-            ))
-    return requests
-
-
-def new_partition_keys(scan: Scan) -> list[str]:
-    return [d.drop_id for d in scan.new if d.recognised]
+        if not drop.recognised:
+            if drop.file_name in scan.settled_now:
+                version = scan.seen[drop.file_name][0]  # a re-delivered unknown file must be quarantined again
+                plan.requests.append(RunRequest(
+                    run_key=f"{drop.drop_id}#{version}",
+                    job_name=quarantine_unrecognised_file.name,
+                    run_config={"ops": {"quarantine_unrecognised": {"config": {"partner": drop.partner,
+                                                                               "drop_id": drop.drop_id}}}},
+                    tags=tags,
+                ))
+            continue
+        runs = drop_runs(instance, drop.drop_id)
+        if (running := drop_in_flight(runs)) is not None:
+            plan.in_flight.append((drop, running))
+            continue
+        if max_attempts is not None and drop_attempts(runs) >= max_attempts:
+            plan.given_up.append((drop, drop_attempts(runs)))
+            continue
+        if runs:
+            plan.retried.append(drop.drop_id)
+        plan.partition_keys.append(drop.drop_id)
+        plan.requests.append(RunRequest(
+            run_key=f"{drop.drop_id}#{len(runs) + 1}" if runs else drop.drop_id,
+            job_name=ingest_drops_job.name,
+            partition_key=drop.drop_id,
+            asset_selection=[AssetKey(contract_for(drop.feed_id).asset_key)],
+            tags=tags,
+        ))
+    return plan

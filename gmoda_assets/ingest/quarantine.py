@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from gmoda_assets.ingest.drops import parse_drop_id
-from gmoda_assets.ingest.loader import count_data_lines, describe_rejection, record_quarantine
+from gmoda_assets.ingest.loader import FileChanged, count_data_lines, describe_rejection, record_quarantine
 from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.resources.landing_zone import LandingZone
 
@@ -24,12 +24,16 @@ def unrecognised_reason(drop_id: str, partner: str, file_name: str) -> dict:
 def quarantine_drop(conn, landing_zone: LandingZone, partner: str, drop_id: str, reason: dict,
                     run_id: str | None = None) -> dict:
     """Move the drop's file to quarantine with ``reason`` (completed with the row counts and where it went),
-    record it in ``ops.drops``, and return the completed reason."""
-    feed_id, file_name, _ = parse_drop_id(drop_id)
+    record it in ``ops.drops``, and return the completed reason. A file whose content is no longer the drop's
+    is left where it is (FileChanged): its new content is a new drop."""
+    feed_id, file_name, short_hash = parse_drop_id(drop_id)
     digest, size = hashlib.sha256(), 0
     for chunk in landing_zone.iter_chunks(partner, file_name):
         digest.update(chunk)
         size += len(chunk)
+    if not digest.hexdigest().startswith(short_hash):
+        raise FileChanged(f"Drop {drop_id}: file '{file_name}' has changed since it was registered; not quarantined "
+                          "(its new content is registered as a new drop).")
     rows = count_data_lines(landing_zone, partner, file_name)
     reason = {**reason, "partner": partner, "feed_id": feed_id, "rows_delivered": rows, "rows_quarantined": rows,
               "rows_loaded": 0, "message": describe_rejection(reason)}

@@ -1,25 +1,24 @@
-"""One sensor per partner: watches its landing folder and turns each new file into a drop and a run.
+"""One sensor per partner: watches its landing folder and turns each settled new file into a drop and a run.
 
-The cursor maps each file in the folder to its version (size, times, inode) and SHA-256, so a file is hashed
-again only when it changed. Whether a file is new is decided by its content, never by comparing times: a file
-re-delivered with the same content is not loaded twice, a changed file under the same name is, and a clock
-that runs behind cannot make the sensor skip anything.
+The cursor remembers, for each file in the folder, its version (size, times, inode), SHA-256, when that version
+was first seen and whether it has settled, so a file is hashed again only when it changed (and once to confirm
+it settled), and a file still being written waits instead of failing a run. Whether content is new is decided
+by the drop ledger, never by comparing times or by Dagster's partitions: a re-delivery with the same content is
+not loaded twice, a changed file under the same name is, and a drop whose run died is requested again.
+Refused entries (links, folders) and held-back files are logged once, when they first appear.
 """
 
 import json
+import time
 
 from dagster import DefaultSensorStatus, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from gmoda_assets.ingest.drops import drops_partitions, scan_partner
-from gmoda_assets.ingest.jobs import (
-    hold_back_unagreed,
-    ingest_drops_job,
-    new_partition_keys,
-    quarantine_unrecognised_file,
-    run_requests,
-)
+from gmoda_assets.ingest.drops import drops_partitions, held_content, scan_partner
+from gmoda_assets.ingest.jobs import hold_back_unagreed, ingest_drops_job, plan_runs, quarantine_unrecognised_file
+from gmoda_assets.ingest.recovery import MAX_LOAD_ATTEMPTS, fail_dead_runs
+from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
-from gmoda_assets.resources import LandingZone
+from gmoda_assets.resources import LandingZone, Warehouse
 
 
 def build_drop_sensor(partner: str) -> SensorDefinition:
@@ -30,28 +29,40 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
     )
-    def _sensor(context: SensorEvaluationContext, landing_zone: LandingZone):
-        cached = json.loads(context.cursor) if context.cursor else {}
-        known = [k for k in context.instance.get_dynamic_partitions(drops_partitions.name) if k.startswith(f"{partner}.")]
-        scan = scan_partner(landing_zone, partner, known, cached)
-        # A file that matches no contract is requested once per version (it has no partition to remember it by).
-        unchanged = {name for name, (version, _) in cached.items() if scan.hashes.get(name, [None])[0] == version}
-        scan.new = [d for d in scan.new if d.recognised or d.file_name not in unchanged]
+    def _sensor(context: SensorEvaluationContext, landing_zone: LandingZone, warehouse: Warehouse):
+        state = json.loads(context.cursor) if context.cursor else {}
+        previous, refused_before = state.get("seen", {}), set(state.get("refused", []))
+        for run_id in fail_dead_runs(context.instance):
+            context.log.warning(f"Run {run_id}: its process is gone; marked failed.")
+        with warehouse.as_role(database.LOADER).connect() as conn:  # the ledger's keeper
+            held = held_content(conn, partner)
+        scan = scan_partner(landing_zone, partner, held, previous, time.time(), settings.settle_seconds())
+        for refused in scan.refused:
+            if str(refused) not in refused_before:
+                context.log.warning(f"Refused {refused}; never read or moved.")
         for drop, earlier in scan.already_held:
-            if drop.file_name not in cached:  # say it once, when the file first appears
+            if drop.file_name not in previous:  # say it once, when the file first appears
                 context.log.info(f"{drop.file_name}: same content as drop {earlier}; not loaded again.")
         for drop in hold_back_unagreed(scan):
-            if drop.file_name not in cached:
+            if drop.file_name in scan.settled_now:
                 context.log.warning(f"{drop.file_name}: feed {drop.feed_id} has no live data-sharing agreement; "
                                     "left in the landing zone, not loaded.")
-        keys = new_partition_keys(scan)
-        requests = run_requests(scan)
-        cursor = json.dumps(scan.hashes, sort_keys=True)
-        if not requests:
-            return SensorResult(skip_reason=SkipReason(f"No new drops from {partner}."), cursor=cursor)
+        plan = plan_runs(context.instance, scan, MAX_LOAD_ATTEMPTS)
+        for drop_id in plan.retried:
+            context.log.info(f"Drop {drop_id} was registered but never recorded (its run died or failed): requested again.")
+        for drop, attempts in plan.given_up:
+            if drop.drop_id not in state.get("given_up", []):
+                context.log.warning(f"Drop {drop.drop_id}: {attempts} runs failed before recording it; not requested "
+                                    "again automatically. Run `gmoda ingest` or launch its partition once it is fixed.")
+        cursor = json.dumps({"seen": scan.seen, "refused": sorted(map(str, scan.refused)),
+                             "given_up": sorted(d.drop_id for d, _ in plan.given_up)}, sort_keys=True)
+        if not plan.requests:
+            waiting = f"; {len(scan.unsettled)} file(s) still settling" if scan.unsettled else ""
+            return SensorResult(skip_reason=SkipReason(f"No new drops from {partner}{waiting}."), cursor=cursor)
         return SensorResult(
-            run_requests=requests,
-            dynamic_partitions_requests=[drops_partitions.build_add_request(keys)] if keys else [],
+            run_requests=plan.requests,
+            dynamic_partitions_requests=[drops_partitions.build_add_request(plan.partition_keys)]
+            if plan.partition_keys else [],
             cursor=cursor,
         )
 

@@ -4,6 +4,7 @@ GMODA_HOME           platform state: embedded database, landing zone, quarantine
 GMODA_LANDING_DIR    partner file drops, one folder per partner (default: $GMODA_HOME/landing)
 GMODA_QUARANTINE_DIR rejected files and their reasons (default: $GMODA_HOME/quarantine)
 GMODA_DATABASE_URL   an existing PostgreSQL server to use instead of the embedded one
+GMODA_SETTLE_SECONDS how long a landed file must stay unchanged before it is registered (default: 60)
 """
 
 from __future__ import annotations
@@ -33,3 +34,20 @@ def quarantine_dir() -> Path:
 
 def sql_dir() -> Path:
     return project_dir() / "sql"
+
+
+# Long enough to outlast the stalls of an upload over a congested link (TCP backs off retransmissions to tens of
+# seconds), short enough that a file waits little more than a minute (plus a sensor interval) before it loads.
+DEFAULT_SETTLE_SECONDS = 60.0
+
+
+def settle_seconds() -> float:
+    """How long a landed file must stay unchanged (size, times, content) before it is registered as a drop."""
+    text = os.environ.get("GMODA_SETTLE_SECONDS", "")
+    try:
+        value = float(text) if text else DEFAULT_SETTLE_SECONDS
+    except ValueError:
+        raise ValueError(f"GMODA_SETTLE_SECONDS must be a number of seconds, not {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"GMODA_SETTLE_SECONDS must be zero or more seconds, not {text!r}")
+    return value
