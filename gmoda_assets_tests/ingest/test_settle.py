@@ -1,0 +1,101 @@
+"""A file is registered only once it has stopped changing: a file still being written makes no run and no
+failure, whether a sensor ticks or `gmoda ingest` runs while it grows."""
+
+import hashlib
+import threading
+import time
+
+import psycopg
+import pytest
+
+from gmoda_assets.ingest.runner import ingest_landing_zone
+from gmoda_assets.lib import settings
+from gmoda_assets_tests.helpers import contract_of, file_rows
+from gmoda_assets_tests.ingest.sensing import launch, tick
+
+
+class SlowWriter(threading.Thread):
+    """Writes a partner file into the landing zone in pieces, as a slow upload does."""
+
+    def __init__(self, content: bytes, target, pieces: int, pause: float):
+        super().__init__(daemon=True)
+        self.content, self.target, self.pieces, self.pause = content, target, pieces, pause
+        self.finished_at: float | None = None
+
+    def run(self):
+        step = len(self.content) // self.pieces + 1
+        with self.target.open("wb") as out:
+            for start in range(0, len(self.content), step):
+                out.write(self.content[start:start + step])
+                out.flush()
+                time.sleep(self.pause)
+        self.finished_at = time.time()
+
+
+def _births(simulated_month):
+    path = next(p for p in (simulated_month / "nhs").iterdir() if contract_of(p).feed == "births")
+    return path, path.read_bytes()
+
+
+def _raw_births(url: str, file_name: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _file_name = %s", (file_name,)).fetchone()[0]
+
+
+def test_sensor_registers_a_growing_file_only_once_it_settles(platform, instance, defs, warehouse_url,
+                                                              simulated_month, monkeypatch):
+    monkeypatch.setenv("GMODA_SETTLE_SECONDS", "1")
+    source, content = _births(simulated_month)
+    (settings.landing_dir() / "nhs").mkdir()
+    target = settings.landing_dir() / "nhs" / source.name
+    writer = SlowWriter(content, target, pieces=20, pause=0.15)
+    writer.start()
+    while not target.exists():
+        time.sleep(0.01)
+
+    cursor, ticks_while_writing = None, 0
+    while writer.is_alive():
+        result = tick(instance, cursor, platform)
+        assert not result.run_requests, "a file still being written must not be registered"
+        cursor, ticks_while_writing = result.cursor, ticks_while_writing + 1
+        time.sleep(0.2)
+    assert ticks_while_writing >= 5 and not instance.get_dynamic_partitions("drops")
+
+    deadline = time.time() + 30
+    while not (result := tick(instance, cursor, platform)).run_requests:
+        assert time.time() < deadline, "the finished file never settled"
+        cursor = result.cursor
+        time.sleep(0.2)
+    assert time.time() - writer.finished_at >= 1, "registered before it had been unchanged for the settle time"
+    [request] = result.run_requests
+    assert request.partition_key == f"nhs.births/{source.name}@{hashlib.sha256(content).hexdigest()[:12]}"
+    [run] = launch(instance, defs, result)
+    assert run.success and _raw_births(warehouse_url, source.name) == file_rows(source)
+
+
+def test_ingest_leaves_a_file_being_written_for_the_next_ingest(platform, instance, defs, warehouse_url,
+                                                                simulated_month):
+    source, content = _births(simulated_month)
+    (settings.landing_dir() / "nhs").mkdir()
+    target = settings.landing_dir() / "nhs" / source.name
+    writer = SlowWriter(content, target, pieces=40, pause=0.1)
+    writer.start()
+    while not target.exists():
+        time.sleep(0.01)
+
+    growing = ingest_landing_zone(instance, defs, platform, ["nhs"], settle_seconds=0.5)
+    assert writer.is_alive(), "the file must still have been growing for the whole ingest"
+    assert growing.tally.runs == 0 and growing.tally.failures == [] and growing.unsettled == [f"nhs/{source.name}"]
+    assert not instance.get_dynamic_partitions("drops") and _raw_births(warehouse_url, source.name) == 0
+
+    writer.join()
+    done = ingest_landing_zone(instance, defs, platform, ["nhs"], settle_seconds=0.5)
+    assert done.tally.runs == 1 and done.tally.failures == [] and done.unsettled == []
+    assert _raw_births(warehouse_url, source.name) == file_rows(source)
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "inf"])
+def test_settle_time_must_be_a_duration(monkeypatch, value):
+    monkeypatch.setenv("GMODA_SETTLE_SECONDS", value)
+    with pytest.raises(ValueError, match="GMODA_SETTLE_SECONDS"):
+        settings.settle_seconds()
