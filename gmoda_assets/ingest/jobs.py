@@ -43,15 +43,14 @@ def _checked_target(config: UnrecognisedFile) -> str:
     directly inside its landing folder; Failure (nothing touched) otherwise."""
     try:
         feed_id, file_name, _ = parse_drop_id(config.drop_id)
+        if feed_id != f"{config.partner}.{UNRECOGNISED}":
+            raise ValueError(f"drop '{config.drop_id}' is not an unrecognised file of partner '{config.partner}' "
+                             f"({config.partner}.{UNRECOGNISED}/<file>@<hash>)")
+        if (contract := match_file(config.partner, file_name)) is not None:
+            raise ValueError(f"'{file_name}' matches feed {contract.feed_id}, so it is loaded by ingest_drops, not "
+                             "quarantined as unrecognised")
     except ValueError as exc:
-        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: {exc}") from None
-    if feed_id != f"{config.partner}.{UNRECOGNISED}":
-        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: drop '{config.drop_id}' is not "
-                      f"an unrecognised file of partner '{config.partner}' ({config.partner}.{UNRECOGNISED}/<file>@<hash>).")
-    contract = match_file(config.partner, file_name)
-    if contract is not None:
-        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: '{file_name}' matches feed "
-                      f"{contract.feed_id}, so it is loaded by ingest_drops, not quarantined as unrecognised.")
+        raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: {exc}.") from None
     return file_name
 
 
