@@ -20,7 +20,7 @@ class SlowWriter(threading.Thread):
     def __init__(self, content: bytes, target, pieces: int, pause: float):
         super().__init__(daemon=True)
         self.content, self.target, self.pieces, self.pause = content, target, pieces, pause
-        self.finished_at: float | None = None
+        self.last_write: float | None = None
 
     def run(self):
         step = len(self.content) // self.pieces + 1
@@ -28,8 +28,8 @@ class SlowWriter(threading.Thread):
             for start in range(0, len(self.content), step):
                 out.write(self.content[start:start + step])
                 out.flush()
+                self.last_write = time.time()
                 time.sleep(self.pause)
-        self.finished_at = time.time()
 
 
 def _births(simulated_month):
@@ -66,7 +66,7 @@ def test_sensor_registers_a_growing_file_only_once_it_settles(platform, instance
         assert time.time() < deadline, "the finished file never settled"
         cursor = result.cursor
         time.sleep(0.2)
-    assert time.time() - writer.finished_at >= 1, "registered before it had been unchanged for the settle time"
+    assert time.time() - writer.last_write >= 1, "registered before it had been unchanged for the settle time"
     [request] = result.run_requests
     assert request.partition_key == f"nhs.births/{source.name}@{hashlib.sha256(content).hexdigest()[:12]}"
     [run] = launch(instance, defs, result)
