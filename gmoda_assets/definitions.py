@@ -10,6 +10,8 @@ from gmoda_assets.ingest.assets import raw_assets
 from gmoda_assets.ingest.feed_deliveries import feed_deliveries
 from gmoda_assets.ingest.jobs import ingest_drops_job, quarantine_unrecognised_file
 from gmoda_assets.ingest.sensors import drop_sensors
+from gmoda_assets.lib.governance import check_code_location
+from gmoda_assets.marts.early_years import mart_assets
 from gmoda_assets.resources import LocalLandingZone, Warehouse
 from gmoda_assets.schedules import nightly_refresh_job, nightly_refresh_schedule
 
@@ -18,9 +20,14 @@ TABLE_SPECS = [*dimensions.SPECS, *facts_council.SPECS, *facts_health_police_hou
 
 defs = Definitions(
     assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features,
-            *dimensions.dimension_assets, *facts_council.council_assets, *facts_health_police_housing.fact_assets_hpp],
+            *dimensions.dimension_assets, *facts_council.council_assets, *facts_health_police_housing.fact_assets_hpp,
+            *mart_assets],
     jobs=[ingest_drops_job, quarantine_unrecognised_file, nightly_refresh_job],
     sensors=drop_sensors,
     schedules=[nightly_refresh_schedule],
     resources={"warehouse": Warehouse(), "landing_zone": LocalLandingZone.from_settings()},
 )
+
+# The code location does not load while a product would use a feed without a live agreement for its purpose;
+# the error names the asset, the feed, the purpose and the agreement.
+check_code_location(defs)

@@ -24,6 +24,7 @@ from psycopg import sql
 from gmoda_assets.conform.delivery_order import delivery_order
 from gmoda_assets.conform.staging_sql import build, normalised_postcode, q
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
+from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.pseudonymise import use_key
 from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
 from gmoda_assets.resources import Warehouse
@@ -127,6 +128,10 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
             latest = order[-1] if order else None
             scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest or ""))
                      if contract.delivery == "snapshot" else sql.SQL(""))
+            if not (live := feed_is_live(contract.feed_id)):  # no agreement: nothing flows past raw (README)
+                scope = sql.SQL("WHERE false")
+                context.log.warning(f"{contract.feed_id}: no live data-sharing agreement ({contract.agreement}): "
+                                    "staged with no rows; raw keeps what it holds")
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE _typed ON COMMIT DROP AS SELECT r._drop_id, r._row_number, r._loaded_at, {}, "
                         "array_remove(ARRAY[{}], NULL) AS reasons FROM {} r{} {}").format(
@@ -163,6 +168,7 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
                 "rows_rejected": rejected,
                 "rows_superseded": valid - staged,
                 "built_from": (latest or "no drop yet") if contract.delivery == "snapshot" else "all increments",
+                "agreement_live": live,
                 "top_reject_reasons": "; ".join(f"{n} x {r.split(': ', 1)[0]}: {r.split(': ', 2)[1]}" for r, n in top) or "none",
             },
             check_results=results,

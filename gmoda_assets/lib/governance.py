@@ -1,24 +1,30 @@
 """Data-sharing agreements, enforced: no product asset may use a partner feed without a live agreement that
 permits its purpose.
 
-Every product asset (``synthetic``, ``model``, ``signposting``, ``mart``) declares its purpose with the asset
-tag ``gmoda/purpose`` (``tags=purpose_tags("school_readiness")``). The rules are checked twice:
+Every product asset (``synthetic``, ``model``, ``signposting``, ``mart``) is made by the product factory
+(``gmoda_assets.lib.products.product_asset``), which declares its purpose with the asset tag ``gmoda/purpose``
+and puts the run-time check first in its body. The rules are checked twice:
 
-* when definitions are built or tested, ``check_agreements(defs)`` walks the asset graph and, for each asset
-  with a purpose, every raw feed upstream of it (``["raw", partner, feed]``) must be covered by an agreement in
-  ``governance/agreements.yaml`` that is live today and permits that purpose;
-* when a product asset runs, ``require_agreements(context)`` at the top of its body re-checks the same against
-  today's date, because an agreement can expire while the code location stays loaded.
+* when the code location loads, ``check_code_location(defs)`` (in ``definitions.py``) walks the asset graph
+  and, for each asset with a purpose, every raw feed upstream of it (``["raw", partner, feed]``) must be
+  covered by an agreement in ``governance/agreements.yaml`` that is live today and permits that purpose; an
+  asset in a product schema, or with a purpose, that the factory did not make is refused too, since it would
+  skip the run-time check;
+* when a product asset runs, ``require_agreements(context)`` re-checks the same against today's date, because
+  an agreement can expire while the code location stays loaded.
 
-Ingest asks ``feed_is_live`` whether a feed may still flow in: files of a feed with no live agreement are to stay
-in the landing zone, unloaded, while its raw table keeps what it holds.
+``feed_is_live`` says whether a feed may still flow: ingest leaves files of a feed with no live agreement in the
+landing zone, unloaded, and staging builds such a feed's table with no rows, so nothing of it reaches conformed
+or any product, while its raw table keeps what it holds.
 
-Today's date comes from the clock, or from ``GMODA_TODAY`` (an ISO date) when set: that override exists for
-tests and governance drills ("what stops on the day DSA-004 ends?"), never for production.
+Today's date comes from the clock. ``GMODA_TODAY`` (an ISO date) moves it for tests and governance drills
+("what stops on the day DSA-004 ends?"), and only together with ``GMODA_DRILL=1``: one stray variable cannot
+move the platform's clock, a lone ``GMODA_TODAY`` is refused with an error, and every use is logged as a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from datetime import date
@@ -27,6 +33,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, AssetKey, Definitions, Failure
+from dagster_shared.check import CheckError
 
 from gmoda_assets.lib.contracts import AGREEMENTS_FILE, agreements, feed_contracts, partners
 
@@ -38,7 +45,12 @@ PURPOSES = ("school_readiness", "signposting", "synthetic_data", "statistics")
 # Schemas whose assets are products: each must declare what it is for.
 PRODUCT_SCHEMAS = ("synthetic", "model", "signposting", "mart")
 TODAY_ENV = "GMODA_TODAY"
+DRILL_ENV = "GMODA_DRILL"
 _REQUIRED_KEYS = ("id", "title", "parties", "feeds", "purposes", "lawful_basis", "start", "end")
+# Keys of the assets the product factory made: only those carry the run-time check.
+_FACTORY_PRODUCTS: set[AssetKey] = set()
+_LOADED: list[BaseAssetGraph] = []  # the code location's asset graph, once check_code_location has passed
+log = logging.getLogger(__name__)
 
 
 class AgreementError(ValueError):
@@ -46,19 +58,32 @@ class AgreementError(ValueError):
 
 
 def current_date() -> date:
-    """The date agreements are judged on: ``GMODA_TODAY`` if set (tests and drills only), else the clock."""
+    """The date agreements are judged on: the clock, or ``GMODA_TODAY`` in a drill (``GMODA_DRILL=1``), logged.
+
+    An explicit switch rather than "under pytest": it works the same in a test, in a subprocess a test starts
+    and in a drill on a staging server, and production never sets it, so a ``GMODA_TODAY`` left in a
+    production environment stops every agreement check with this error instead of moving the clock."""
     override = os.environ.get(TODAY_ENV)
     if not override:
         return date.today()
+    if os.environ.get(DRILL_ENV) != "1":
+        raise AgreementError(
+            f"{TODAY_ENV}={override!r} is refused: the date agreements are judged on moves only in tests and "
+            f"governance drills, with {DRILL_ENV}=1 set as well. Unset {TODAY_ENV}, or set {DRILL_ENV}=1 for a drill.")
     try:
-        return date.fromisoformat(override)
+        day = date.fromisoformat(override)
     except ValueError as exc:
         raise AgreementError(f"{TODAY_ENV}={override!r} is not an ISO date (YYYY-MM-DD)") from exc
+    log.warning("Governance drill (%s=1): data-sharing agreements judged on %s=%s, not on today's date %s",
+                DRILL_ENV, TODAY_ENV, day, date.today())
+    return day
 
 
-def purpose_tags(purpose: str) -> dict[str, str]:
-    """Asset tags declaring ``purpose``: ``@asset(tags=purpose_tags("statistics"))``."""
-    _check_purpose(purpose, "purpose_tags()")
+def product_tags(key: AssetKey, purpose: str) -> dict[str, str]:
+    """The tags of a product asset with ``purpose``, for the product factory only: it records ``key`` as made
+    by the factory, which ``check_agreements`` demands of every product."""
+    _check_purpose(purpose, f"product {key.to_user_string()}")
+    _FACTORY_PRODUCTS.add(key)
     return {PURPOSE_TAG: purpose}
 
 
@@ -161,18 +186,17 @@ def _feed_id(key: AssetKey) -> str | None:
     return f"{key.path[1]}.{key.path[2]}" if len(key.path) == 3 and key.path[0] == "raw" else None
 
 
-def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date, purpose_required: bool = False) -> list[str]:
+def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date) -> list[str]:
     feed_ids = {c.feed_id for c in feed_contracts()}
     problems = []
     for key in keys:
         asset = key.to_user_string()
         purpose = graph.get(key).tags.get(PURPOSE_TAG)
-        if purpose is None:
-            if purpose_required or key.path[0] in PRODUCT_SCHEMAS:
-                problems.append(f"asset {asset} declares no purpose (tag {PURPOSE_TAG})")
-            continue
-        if purpose not in PURPOSES:
-            problems.append(f"asset {asset} declares unknown purpose '{purpose}' (known: {', '.join(PURPOSES)})")
+        if purpose is None and key.path[0] not in PRODUCT_SCHEMAS:
+            continue  # not a product: the agreements bind what it feeds, not the asset itself
+        if key not in _FACTORY_PRODUCTS:
+            problems.append(f"asset {asset} is a product not made by the product factory (product_asset), so it "
+                            "would run without the agreement check")
             continue
         for upstream in sorted(graph.get_ancestor_asset_keys(key), key=lambda k: k.path):
             if upstream.path[0] != "raw":
@@ -187,8 +211,8 @@ def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date, purpose
 
 
 def check_agreements(assets_or_defs: Definitions | Iterable, today: date | None = None) -> None:
-    """Raise ``AgreementError`` naming every asset that declares an unknown purpose, every product asset that
-    declares none, and every (asset, upstream raw feed) pair without a live agreement for the asset's purpose.
+    """Raise ``AgreementError`` naming every product asset the product factory did not make, and every (asset,
+    upstream raw feed) pair without a live agreement for the asset's purpose.
 
     ``assets_or_defs`` is a ``Definitions`` or the assets (and specs) to build one from."""
     defs = assets_or_defs if isinstance(assets_or_defs, Definitions) else Definitions(assets=list(assets_or_defs))
@@ -198,14 +222,37 @@ def check_agreements(assets_or_defs: Definitions | Iterable, today: date | None 
         raise AgreementError("Data-sharing agreements forbid this:\n- " + "\n- ".join(problems))
 
 
+def check_code_location(defs: Definitions) -> None:
+    """``check_agreements`` on the code location as it loads (``definitions.py``), remembering its asset graph
+    for the run-time checks of runs executed in this process."""
+    check_agreements(defs)
+    _LOADED.clear()
+    _LOADED.append(defs.resolve_asset_graph())
+
+
+def _code_location_graph(context: AssetExecutionContext) -> BaseAssetGraph:
+    """The asset graph a product's feeds are found in. A run launched from the code location has its
+    repository; a run executed in process (``gmoda refresh``, tests) has only its job, whose graph a selection
+    cuts short (an asset selection keeps the nearest upstream assets, not the feeds), so the code location
+    loaded in this process stands in when it holds the assets being run."""
+    try:
+        return context.repository_def.asset_graph
+    except CheckError:
+        if _LOADED and all(_LOADED[0].has(key) for key in context.selected_asset_keys):
+            return _LOADED[0]
+        return context.job_def.asset_layer.asset_graph
+
+
 def require_agreements(context: AssetExecutionContext, today: date | None = None) -> None:
     """Fail the run (``dagster.Failure``) if the asset being materialised may not, today, use a feed upstream of
-    it for its purpose. Call it first in a product asset's body. Cheap: a walk of the job's asset graph and of
-    the agreements, which are read and validated once per process; no database is touched."""
-    # The job's asset graph holds every asset of the code location, not only those selected for this run.
-    graph = context.job_def.asset_layer.asset_graph
+    it for its purpose. The product factory calls it first in every product's body. Cheap: a walk of the
+    code location's asset graph and of the agreements, which are read and validated once per process; no database is touched."""
+    graph = _code_location_graph(context)
     keys = sorted(context.selected_asset_keys, key=lambda k: k.path)
-    problems = _problems(graph, keys, today or current_date(), purpose_required=True)
+    on = today or current_date()
+    if today is None and os.environ.get(TODAY_ENV):
+        context.log.warning(f"Governance drill: agreements judged on {TODAY_ENV}={on}, not on today's date")
+    problems = _problems(graph, keys, on)
     if problems:
         raise Failure(description="Data-sharing agreements forbid this:\n- " + "\n- ".join(problems),
                       metadata={"agreements_file": AGREEMENTS_FILE.name}, allow_retries=False)

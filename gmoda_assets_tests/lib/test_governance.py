@@ -1,12 +1,32 @@
-"""Data-sharing agreements: the shipped file is valid, and an asset that would use a feed without a live
-agreement for its purpose fails, both when definitions are checked and inside a real materialisation."""
+"""Data-sharing agreements: the shipped file is valid; a product that would use a feed without a live
+agreement for its purpose stops the code location loading and fails inside a real run; an expired feed's rows
+leave staging and conformed; the date moves only in a drill."""
 
-from datetime import date
+import logging
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
 
+import psycopg
 import pytest
-from dagster import AssetExecutionContext, AssetKey, Definitions, asset, materialize
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Definitions,
+    MaterializeResult,
+    asset,
+    materialize,
+)
 
-from gmoda_assets.lib import governance
+from gmoda_assets.conform.dimensions import dimension_assets
+from gmoda_assets.conform.facts_health_police_housing import fact_police_incidents
+from gmoda_assets.conform.postcode_lookup import postcode_lookup
+from gmoda_assets.conform.staging import staging_assets
+from gmoda_assets.ingest.runner import ingest_landing_zone
+from gmoda_assets.lib import governance, settings
 from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.governance import (
     PURPOSE_TAG,
@@ -14,14 +34,27 @@ from gmoda_assets.lib.governance import (
     check_agreements,
     feed_is_live,
     live_agreement_for,
-    purpose_tags,
-    require_agreements,
 )
+from gmoda_assets.lib.products import product_asset
+from gmoda_assets.marts.early_years import GLD_BY_COUNCIL
+from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.helpers import copy_drops
 
 GMP_INCIDENTS = AssetKey(["raw", "gmp", "incidents"])
 BOLTON_EYFSP = AssetKey(["raw", "bolton", "eyfsp"])
 TENANCIES = AssetKey(["raw", "stockport_homes", "tenancies"])
 LIVE_DAY = date(2026, 1, 15)  # every shipped agreement is live on this day
+MART = AssetKey(list(GLD_BY_COUNCIL.key))
+
+
+@pytest.fixture
+def drill(monkeypatch):
+    """Judge agreements on another day, as a governance drill does: GMODA_TODAY with GMODA_DRILL=1."""
+    def on(day: date) -> None:
+        monkeypatch.setenv(governance.DRILL_ENV, "1")
+        monkeypatch.setenv(governance.TODAY_ENV, day.isoformat())
+
+    return on
 
 
 @pytest.fixture
@@ -42,6 +75,7 @@ def test_shipped_agreements_are_valid_and_every_feed_is_live_today(fresh_agreeme
 
 def test_shipped_definitions_respect_the_agreements(defs):
     check_agreements(defs)
+    assert defs.resolve_asset_graph().get(MART).tags[PURPOSE_TAG] == "statistics"
 
 
 def test_live_agreement_for_judges_purpose_and_dates():
@@ -58,10 +92,14 @@ def test_live_agreement_for_judges_purpose_and_dates():
     assert not feed_is_live("nhs.no_such_feed", LIVE_DAY)
 
 
-def _product(name: str, purpose: str, *deps: AssetKey, schema: str = "mart"):
-    @asset(key=[schema, name], deps=list(deps), tags={PURPOSE_TAG: purpose})
-    def _asset() -> None:
-        return None
+def _product(name: str, purpose: str, *deps: AssetKey, schema: str = "mart", ran: list | None = None):
+    """A product made by the factory, as every product is; ``ran`` notes each time its body runs."""
+    @product_asset(key=[schema, name], purpose=purpose, deps=deps, check_specs=[AssetCheckSpec("ok", asset=[schema, name])])
+    def _asset(context: AssetExecutionContext) -> MaterializeResult:
+        """A product for a test: it records that its body ran, and its check passes."""
+        if ran is not None:
+            ran.append(name)
+        return MaterializeResult(check_results=[AssetCheckResult(check_name="ok", passed=True)])
 
     return _asset
 
@@ -113,19 +151,29 @@ def test_agreement_not_yet_started_fails():
         check_agreements([family], today=date(2024, 9, 30))
 
 
-def test_unknown_or_missing_purpose_rejected():
-    with pytest.raises(AgreementError, match="unknown purpose 'marketing'"):
-        purpose_tags("marketing")
-    assert purpose_tags("statistics") == {PURPOSE_TAG: "statistics"}
-    with pytest.raises(AgreementError, match="mart/leaflets declares unknown purpose 'marketing'"):
-        check_agreements([_product("leaflets", "marketing", BOLTON_EYFSP)], today=LIVE_DAY)
+def test_unknown_purpose_rejected_by_the_factory():
+    with pytest.raises(AgreementError, match="product mart/leaflets: unknown purpose 'marketing'"):
+        _product("leaflets", "marketing", BOLTON_EYFSP)
 
-    @asset(key=["mart", "untagged"], deps=[BOLTON_EYFSP])
+
+def test_product_not_made_by_the_factory_rejected():
+    """A hand-made product would skip the run-time check, with or without a purpose tag."""
+    @asset(key=["mart", "by_hand"], deps=[BOLTON_EYFSP], tags={PURPOSE_TAG: "statistics"})
+    def by_hand() -> None:
+        """Declares a purpose, but nothing checks the agreements when it runs."""
+
+    @asset(key=["model", "untagged"], deps=[BOLTON_EYFSP])
     def untagged() -> None:
-        return None
+        """In a product schema, with no purpose."""
 
-    with pytest.raises(AgreementError, match="mart/untagged declares no purpose"):
-        check_agreements([untagged], today=LIVE_DAY)
+    @asset(key=["linked", "tagged"], deps=[BOLTON_EYFSP], tags={PURPOSE_TAG: "statistics"})
+    def tagged() -> None:
+        """Outside the product schemas, but with a purpose: a product all the same."""
+
+    for hand_made in (by_hand, untagged, tagged):
+        name = hand_made.key.to_user_string()
+        with pytest.raises(AgreementError, match=f"{name} is a product not made by the product factory"):
+            check_agreements([hand_made], today=LIVE_DAY)
 
 
 def test_raw_key_that_is_not_a_feed_rejected():
@@ -152,26 +200,17 @@ def test_agreement_with_unknown_purpose_or_dates_out_of_order_rejected(monkeypat
             governance.validated_agreements()
 
 
-def _guarded(name: str, purpose: str, *deps: AssetKey, ran: list):
-    @asset(key=["mart", name], deps=list(deps), tags=purpose_tags(purpose))
-    def _asset(context: AssetExecutionContext) -> None:
-        require_agreements(context)
-        ran.append(name)
-
-    return _asset
-
-
-def test_require_agreements_fails_the_materialisation_once_the_agreement_expires(monkeypatch):
+def test_require_agreements_fails_the_materialisation_once_the_agreement_expires(drill):
     ran: list[str] = []
-    stats = _guarded("incidents_by_ward", "statistics", GMP_INCIDENTS, ran=ran)
-    readiness = _guarded("readiness_by_ward", "school_readiness", BOLTON_EYFSP, ran=ran)
+    stats = _product("incidents_by_ward", "statistics", GMP_INCIDENTS, ran=ran)
+    readiness = _product("readiness_by_ward", "school_readiness", BOLTON_EYFSP, ran=ran)
 
-    monkeypatch.setenv(governance.TODAY_ENV, "2027-03-31")
+    drill(date(2027, 3, 31))
     assert materialize([stats, readiness]).success
     assert sorted(ran) == ["incidents_by_ward", "readiness_by_ward"]
 
     ran.clear()
-    monkeypatch.setenv(governance.TODAY_ENV, "2028-01-01")  # same definitions, a later day
+    drill(date(2028, 1, 1))  # same definitions, a later day
     result = materialize([stats, readiness], selection=[stats.key], raise_on_error=False)
     assert not result.success and ran == []
     failure = result.failure_data_for_node("mart__incidents_by_ward")
@@ -180,15 +219,15 @@ def test_require_agreements_fails_the_materialisation_once_the_agreement_expires
     assert "GMODA-DSA-004 expired on 2027-03-31" in failure.user_failure_data.description
 
 
-def test_require_agreements_fails_when_the_purpose_is_not_permitted(monkeypatch):
-    monkeypatch.setenv(governance.TODAY_ENV, LIVE_DAY.isoformat())
+def test_require_agreements_fails_when_the_purpose_is_not_permitted(drill):
+    drill(LIVE_DAY)
     ran: list[str] = []
 
     @asset(key=["staging", "gmp", "incidents"], deps=[GMP_INCIDENTS])
     def staged() -> None:
         return None
 
-    readiness = _guarded("readiness_by_ward", "school_readiness", staged.key, ran=ran)
+    readiness = _product("readiness_by_ward", "school_readiness", staged.key, ran=ran)
     # Only the product is selected: its feed is found through the whole graph, not the run's selection.
     result = materialize([staged, readiness], selection=[readiness.key], raise_on_error=False)
     assert not result.success and ran == []
@@ -197,9 +236,102 @@ def test_require_agreements_fails_when_the_purpose_is_not_permitted(monkeypatch)
     assert "GMODA-DSA-004 does not permit school_readiness" in description
 
 
-def test_today_override_must_be_a_date(monkeypatch):
-    monkeypatch.setenv(governance.TODAY_ENV, "next tuesday")
-    with pytest.raises(AgreementError, match="GMODA_TODAY"):
+def test_today_override_refused_without_the_drill_switch(monkeypatch):
+    monkeypatch.delenv(governance.DRILL_ENV, raising=False)
+    monkeypatch.setenv(governance.TODAY_ENV, "2028-01-01")
+    with pytest.raises(AgreementError, match="GMODA_TODAY='2028-01-01' is refused.*GMODA_DRILL=1"):
+        governance.current_date()
+    with pytest.raises(AgreementError, match="is refused"):  # so is everything that judges an agreement
+        feed_is_live("gmp.incidents")
+    monkeypatch.setenv(governance.DRILL_ENV, "yes")  # the switch is exactly 1
+    with pytest.raises(AgreementError, match="is refused"):
         governance.current_date()
     monkeypatch.delenv(governance.TODAY_ENV)
     assert governance.current_date() == date.today()
+
+
+def test_today_override_in_a_drill_is_logged(drill, monkeypatch, caplog):
+    drill(date(2028, 1, 1))
+    with caplog.at_level(logging.WARNING, logger=governance.__name__):
+        assert governance.current_date() == date(2028, 1, 1)
+        assert not feed_is_live("gmp.incidents")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("GMODA_TODAY=2028-01-01" in r.getMessage() for r in warnings)
+    monkeypatch.setenv(governance.TODAY_ENV, "next tuesday")
+    with pytest.raises(AgreementError, match="not an ISO date"):
+        governance.current_date()
+
+
+def test_code_location_does_not_load_when_the_mart_would_use_an_expired_feed():
+    """The real code location, loaded as Dagster loads it, in a drill on the day after DSA-001 ends."""
+    env = {**os.environ, governance.DRILL_ENV: "1", governance.TODAY_ENV: "2027-04-01"}
+    loaded = subprocess.run([sys.executable, "-c", "import gmoda_assets.definitions"], env=env,
+                            capture_output=True, text=True)
+    assert loaded.returncode != 0
+    assert "AgreementError: Data-sharing agreements forbid this" in loaded.stderr
+    assert ("asset mart/eyfsp_gld_by_council (purpose statistics) uses feed bolton.eyfsp without a live "
+            "data-sharing agreement for statistics on 2027-04-01: GMODA-DSA-001 expired on 2027-03-31") in loaded.stderr
+    assert "Governance drill (GMODA_DRILL=1)" in loaded.stderr  # the moved date is logged
+
+
+def test_code_location_refused_when_the_agreement_no_longer_permits_the_purpose(defs, monkeypatch, fresh_agreements):
+    """An agreements-file variant: DSA-001 renegotiated without statistics."""
+    shipped = governance.agreements()
+    narrowed = {**shipped["GMODA-DSA-001"], "purposes": ["school_readiness", "synthetic_data"]}
+    monkeypatch.setattr(governance, "agreements", lambda: {**shipped, "GMODA-DSA-001": narrowed})
+    with pytest.raises(AgreementError) as raised:
+        check_agreements(defs)
+    message = str(raised.value)
+    assert ("asset mart/eyfsp_gld_by_council (purpose statistics) uses feed wigan.eyfsp without a live data-sharing "
+            "agreement for statistics") in message
+    assert "GMODA-DSA-001 does not permit statistics (permits: school_readiness, synthetic_data)" in message
+
+
+def test_mart_refuses_to_run_when_its_agreement_ends_while_loaded(defs, drill, warehouse_url):
+    """The definitions were loaded while DSA-001 was live; the nightly job runs after it has ended."""
+    check_agreements(defs)
+    with psycopg.connect(warehouse_url) as conn:
+        before = conn.execute("SELECT to_regclass('mart.eyfsp_gld_by_council')::text").fetchone()[0]
+        rows_before = (conn.execute("SELECT count(*) FROM mart.eyfsp_gld_by_council").fetchone()[0]
+                       if before else None)
+    drill(date(2027, 4, 1))
+    result = defs.resolve_job_def("nightly_refresh").execute_in_process(asset_selection=[MART], raise_on_error=False)
+    assert not result.success
+    description = result.failure_data_for_node("mart__eyfsp_gld_by_council").user_failure_data.description
+    assert ("asset mart/eyfsp_gld_by_council (purpose statistics) uses feed stockport.eyfsp without a live "
+            "data-sharing agreement for statistics on 2027-04-01: GMODA-DSA-001 expired on 2027-03-31") in description
+    assert not result.get_asset_materialization_events()
+    with psycopg.connect(warehouse_url) as conn:  # the body never ran: the table is as it was
+        assert conn.execute("SELECT to_regclass('mart.eyfsp_gld_by_council')::text").fetchone()[0] == before
+        if before:
+            assert conn.execute("SELECT count(*) FROM mart.eyfsp_gld_by_council").fetchone()[0] == rows_before
+
+
+def _rows(conn, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_expired_feed_leaves_staging_and_conformed_while_raw_keeps_it(platform, instance, defs, simulated_month,
+                                                                        warehouse_url, monkeypatch, fresh_agreements):
+    copy_drops(simulated_month, settings.landing_dir(), partners=["gmp"])
+    assert ingest_landing_zone(instance, defs, platform, only_partners=["gmp"]).tally.runs_failed == 0
+    staging = next(a for a in staging_assets if a.key == AssetKey(["staging", "gmp", "incidents"]))
+    resources = {"warehouse": Warehouse()}
+    assert materialize([postcode_lookup, staging, *dimension_assets, fact_police_incidents], resources=resources).success
+    with psycopg.connect(warehouse_url) as conn:
+        raw = _rows(conn, "raw.gmp__incidents")
+        assert _rows(conn, "staging.gmp__incidents") > 20 and _rows(conn, "conformed.fact_police_incidents") > 20
+
+    # DSA-004 ended yesterday; the next refresh runs on the same definitions.
+    shipped = governance.agreements()
+    ended = {**shipped["GMODA-DSA-004"], "end": date.today() - timedelta(days=1)}
+    monkeypatch.setattr(governance, "agreements", lambda: {**shipped, "GMODA-DSA-004": ended})
+    governance.validated_agreements.cache_clear()
+    refresh = materialize([staging, fact_police_incidents], resources=resources)
+    assert refresh.success
+    staged = next(e for e in refresh.get_asset_materialization_events() if e.asset_key == staging.key)
+    assert staged.materialization.metadata["agreement_live"].value is False
+    with psycopg.connect(warehouse_url) as conn:
+        assert _rows(conn, "staging.gmp__incidents") == 0 == _rows(conn, "staging.gmp__incidents__rejects")
+        assert _rows(conn, "conformed.fact_police_incidents") == 0
+        assert _rows(conn, "raw.gmp__incidents") == raw > 20
