@@ -22,6 +22,8 @@ from dagster import (
     Failure,
     MaterializeResult,
     TableColumn,
+    TableColumnDep,
+    TableColumnLineage,
     TableSchema,
     asset,
 )
@@ -74,6 +76,7 @@ class ProductTable:
     columns: dict[str, tuple[str, str]]  # name: (PostgreSQL type as format_type() names it, description)
     comment: str  # the table's COMMENT
     primary_key: tuple[str, ...] = ()
+    lineage: dict[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)  # column: (schema, table, column)
     suite_params: dict[str, object] = field(default_factory=dict)  # values its suite names as {<group>.<name>}
 
     @property
@@ -108,8 +111,15 @@ def table_product(spec: ProductTable):
         @product_asset(
             key=spec.key, purpose=spec.purpose, deps=[AssetKey(list(d)) for d in spec.deps], kinds={"postgres"},
             description=rows_of.__doc__, check_specs=[c.spec(list(spec.key)) for c in checks],
-            metadata={"dagster/table_name": name, "dagster/column_schema": TableSchema(
-                columns=[TableColumn(n, t, description=d) for n, (t, d) in spec.columns.items()])},
+            metadata={
+                "dagster/table_name": name,
+                "dagster/column_schema": TableSchema(
+                    columns=[TableColumn(n, t, description=d) for n, (t, d) in spec.columns.items()]),
+                "dagster/column_lineage": TableColumnLineage(deps_by_column={
+                    column: [TableColumnDep(asset_key=AssetKey([schema, table]), column_name=source)
+                             for schema, table, source in sources]
+                    for column, sources in spec.lineage.items()}),
+            },
         )
         def _product(context: AssetExecutionContext, warehouse: Warehouse):
             with warehouse.connect(autocommit=True) as conn:

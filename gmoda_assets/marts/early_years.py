@@ -39,6 +39,13 @@ GLD_BY_COUNCIL = ProductTable(
             f"disclosure-controlled (rules in gmoda_assets/governance/disclosure.yaml): counts below {RULE.min_count} "
             f"and the cells that would reveal them are null, counts {ROUNDED}.",
     primary_key=("council_code", "academic_year", "sex"),
+    lineage={
+        "council_code": (("conformed", "dim_partner", "council_code"),),
+        "council_name": (("conformed", "dim_partner", "partner_name"),),
+        **{c: (("conformed", "fact_early_years_outcomes", c),) for c in ("academic_year", "sex")},
+        **{c: (("conformed", "fact_early_years_outcomes", "gld"), ("conformed", "fact_early_years_outcomes", "sex"))
+           for c in ("children_assessed", "children_gld", "gld_percent")},
+    },
     suite_params=RULE.suite_params(),
 )
 

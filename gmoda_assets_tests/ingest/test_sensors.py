@@ -72,6 +72,7 @@ def test_sensor_cursor(platform, instance, defs, simulated_month):
 
 def test_feed_without_live_agreement_stays_in_landing(platform, instance, simulated_month, monkeypatch):
     files = copy_drops(simulated_month, settings.landing_dir(), ["gmp"])
+    monkeypatch.setenv("GMODA_DRILL", "1")  # a governance drill: the only way to move the date
     monkeypatch.setenv("GMODA_TODAY", "2028-01-01")  # after every agreement has ended
     seen = tick(instance, None, platform, "gmp")
     result = tick(instance, seen.cursor, platform, "gmp")

@@ -86,8 +86,15 @@ def test_mart_published_with_its_checks_passing(built, warehouse_url):
         assert catalog == [(n, t, d) for n, (t, d) in GLD_BY_COUNCIL.columns.items()]
         assert conn.execute("SELECT obj_description(%s::regclass)", (TABLE,)).fetchone()[0] == GLD_BY_COUNCIL.comment
         assert conn.execute("SELECT to_regclass('mart.eyfsp_gld_by_council__candidate')").fetchone()[0] is None
-    schema = eyfsp_gld_by_council.specs_by_key[eyfsp_gld_by_council.key].metadata["dagster/column_schema"]
-    assert [(c.name, c.type, c.description) for c in schema.columns] == catalog
+    metadata = eyfsp_gld_by_council.specs_by_key[eyfsp_gld_by_council.key].metadata
+    assert [(c.name, c.type, c.description) for c in metadata["dagster/column_schema"].columns] == catalog
+    lineage = metadata["dagster/column_lineage"].deps_by_column
+    assert set(lineage) == set(GLD_BY_COUNCIL.columns)
+    with psycopg.connect(warehouse_url) as conn:  # every column traces to columns that exist upstream
+        for dep in (d for deps in lineage.values() for d in deps):
+            assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND "
+                                "table_name = %s AND column_name = %s", (*dep.asset_key.path, dep.column_name)
+                                ).fetchone()[0] == 1, dep
 
 
 def test_every_published_cell_reaches_the_threshold_and_is_its_true_count_rounded(built, warehouse_url):
