@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from gmoda_assets.conform.dimensions import dimension_assets
-from gmoda_assets.conform.facts_health_police_housing import fact_police_incidents
+from gmoda_assets.conform.facts_health_police_housing import POLICE_INCIDENTS, fact_assets_hpp
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
@@ -316,6 +316,7 @@ def test_expired_feed_leaves_staging_and_conformed_while_raw_keeps_it(platform, 
     copy_drops(simulated_month, settings.landing_dir(), partners=["gmp"])
     assert ingest_landing_zone(instance, defs, platform, only_partners=["gmp"]).tally.runs_failed == 0
     staging = next(a for a in staging_assets if a.key == AssetKey(["staging", "gmp", "incidents"]))
+    fact_police_incidents = next(a for a in fact_assets_hpp if a.key == AssetKey(POLICE_INCIDENTS.key))
     resources = {"warehouse": Warehouse()}
     assert materialize([postcode_lookup, staging, *dimension_assets, fact_police_incidents], resources=resources).success
     with psycopg.connect(warehouse_url) as conn:

@@ -12,7 +12,7 @@ import pytest
 from dagster import materialize
 
 from gmoda_assets.conform.dimensions import dimension_assets
-from gmoda_assets.conform.facts_council import dim_setting, fact_early_years_outcomes
+from gmoda_assets.conform.facts_council import council_assets
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
@@ -51,8 +51,9 @@ def built(warehouse_url, instance, defs, simulated_month):
             shutil.copyfile(path, settings.landing_dir() / path.parent.name / path.name)
     assert ingest_landing_zone(instance, defs, landing).tally.runs_failed == 0
     staging = [a for a in staging_assets if a.key.path[2] in kinds]
+    conformed = [a for a in council_assets if a.key.path[1] in ("dim_setting", "fact_early_years_outcomes")]
     resources = {"warehouse": Warehouse()}
-    assert materialize([postcode_lookup, *staging, *dimension_assets, dim_setting, fact_early_years_outcomes],
+    assert materialize([postcode_lookup, *staging, *dimension_assets, *conformed],
                        resources=resources).success
     return materialize([eyfsp_gld_by_council], resources=resources)
 
