@@ -6,6 +6,7 @@
   gmoda refresh                         run the nightly_refresh job now
   gmoda run                             the whole thing on simulated data, with a summary (make run)
   gmoda summary                         rows per table, drops and quarantined files
+  gmoda drops held|accept               drops the volume guard holds back from staging; accept one
   gmoda ui                              Dagster webserver and daemon on localhost:3000 (make ui)
 """
 
@@ -16,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from gmoda_assets.ingest import drop_review
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
 
@@ -195,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("summary", help="rows per table, drops, quarantined files").set_defaults(func=cmd_summary)
+
+    drop_review.add_parser(sub)
 
     ui = sub.add_parser("ui", help="Dagster webserver and daemon")
     ui.add_argument("--host", default="127.0.0.1")

@@ -20,7 +20,7 @@ def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
         folder.mkdir(parents=True)
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'raw'")]
-        conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops'])}")
+        conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops', 'ops.drop_volumes', 'ops.drop_acceptances'])}")
     for key in instance.get_dynamic_partitions("drops"):
         instance.delete_dynamic_partition("drops", key)
     return LocalLandingZone.from_settings()

@@ -21,7 +21,7 @@ from dagster import (
 )
 from psycopg import sql
 
-from gmoda_assets.conform.delivery_order import delivery_order
+from gmoda_assets.conform.delivery_order import delivery_order, held_back
 from gmoda_assets.conform.staging_sql import build, normalised_postcode, q
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
 from gmoda_assets.lib.governance import feed_is_live
@@ -126,8 +126,8 @@ def build_staging_asset(contract: FeedContract) -> AssetsDefinition:
             use_key(conn)
             order = delivery_order(conn, contract)
             latest = order[-1] if order else None
-            scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest or ""))
-                     if contract.delivery == "snapshot" else sql.SQL(""))
+            scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest or "")) if contract.delivery == "snapshot"
+                     else sql.SQL("WHERE r._drop_id <> ALL({}::text[])").format(sql.Literal(held_back(conn, contract))))
             if not (live := feed_is_live(contract.feed_id)):  # no agreement: nothing flows past raw (README)
                 scope = sql.SQL("WHERE false")
                 context.log.warning(f"{contract.feed_id}: no live data-sharing agreement ({contract.agreement}): "

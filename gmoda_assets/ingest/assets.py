@@ -12,6 +12,7 @@ from dagster import (
 )
 from psycopg import sql
 
+from gmoda_assets.ingest import volume
 from gmoda_assets.ingest.checks import raw_checks
 from gmoda_assets.ingest.drops import drops_partitions, parse_drop_id
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
@@ -66,7 +67,7 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
         partitions_def=drops_partitions,
         description=_description(contract),
         kinds={"postgres", "csv"},
-        check_specs=[c.spec(contract.asset_key) for c in checks],
+        check_specs=[c.spec(contract.asset_key) for c in checks] + [volume.check_spec(contract)],
         tags={"partner": contract.partner, "feed_kind": contract.kind},
         metadata={
             "dagster/column_schema": _column_schema(contract),
@@ -110,8 +111,9 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
             table_rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(raw_table_ident(contract))).fetchone()[0]
             query = sql.SQL("SELECT * FROM {} WHERE _drop_id = {}").format(
                 raw_table_ident(contract), sql.Literal(held_by)).as_string(conn)
+            volume_result = volume.check_result(contract, held_by, volume.recorded_volume(conn, held_by))
         results = validate_in_postgres(warehouse.sqlalchemy_url, query, raw_checks(contract, outcome.rows_delivered),
-                                       contract.asset_key, metadata={"drop": held_by})
+                                       contract.asset_key, metadata={"drop": held_by}) + [volume_result]
         if outcome.status == "duplicate":
             context.log.info(f"{file_name}: same content as drop {outcome.duplicate_of}, already loaded; nothing loaded again.")
         return MaterializeResult(

@@ -10,17 +10,19 @@ from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
 from gmoda_assets.resources import Warehouse
 
 KEY = ["ops", "feed_deliveries"]
-OVERDUE_DAYS = 35  # every feed delivers at least monthly
 
 COLUMNS = {
     "feed_id": ("text", "<partner>.<feed>, as in the feed contract."),
     "partner": ("text", "Partner id."),
     "feed": ("text", "Feed name."),
     "delivery": ("text", "snapshot or increment."),
+    "cadence": ("text", "How often the feed is due, from its contract (weekly, monthly, quarterly)."),
+    "overdue_after_days": ("integer", "Days without a drop after which the feed is overdue: its cadence plus a week's grace."),
     "agreement": ("text", "Data-sharing agreement the feed flows under."),
     "drops_loaded": ("bigint", "Drops loaded into raw."),
     "drops_duplicate": ("bigint", "Drops recognised as re-deliveries of content already held (nothing loaded)."),
     "drops_quarantined": ("bigint", "Drops rejected and moved to quarantine with their reason."),
+    "drops_held_back": ("bigint", "Loaded drops the volume guard holds out of staging until someone accepts them."),
     "rows_delivered": ("numeric", "Data rows in every drop processed (duplicates included)."),
     "rows_loaded": ("numeric", "Rows the ledger says were loaded into raw."),
     "rows_quarantined": ("numeric", "Rows set aside in quarantined files."),
@@ -43,10 +45,12 @@ CHECKS = [
     ),
     CheckDef(
         "feeds_delivering",
-        f"Every feed has delivered within the last {OVERDUE_DAYS} days.",
+        "Every feed has delivered within its contract's cadence plus a week's grace (overdue_after_days); the "
+        "sample lists overdue feeds, longest overdue first, before those that never delivered.",
         [{**expectation("unexpected_rows_expectation",
-                        unexpected_rows_query="SELECT feed_id, last_drop_at FROM {batch} "
-                                              f"WHERE last_drop_at IS NULL OR days_since_last_drop > {OVERDUE_DAYS}"),
+                        unexpected_rows_query="SELECT feed_id, cadence, last_drop_at, days_since_last_drop FROM {batch} "
+                                              "WHERE last_drop_at IS NULL OR days_since_last_drop > overdue_after_days "
+                                              "ORDER BY last_drop_at IS NULL, days_since_last_drop DESC, feed_id"),
           "about": "overdue or never delivered"}],
     ),
 ]
@@ -65,26 +69,29 @@ CHECKS = [
 )
 def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Per partner feed: drops loaded, re-delivered and quarantined, rows delivered, loaded and set aside, rows
-    actually held in raw, and days since the last drop. The platform team's view of who has sent what; its
-    checks fail when raw and the drop ledger disagree, and warn when a feed is overdue."""
+    actually held in raw, drops held back by the volume guard, and days since the last drop against the
+    contract's cadence. The platform team's view of who has sent what; its checks fail when raw and the drop
+    ledger disagree, and warn when a feed is overdue for its cadence."""
     contracts = feed_contracts()
     warehouse = warehouse.as_role(database.LOADER)  # the ledger's keeper: reads raw and ops, writes only ops
     with warehouse.connect(autocommit=True) as conn, conn.transaction():
         for contract in contracts:
             require_raw_table(conn, contract)
         feeds = sql.SQL(", ").join(
-            sql.SQL("({}, {}, {}, {}, {}, (SELECT count(*) FROM {}))").format(
-                *map(sql.Literal, (c.feed_id, c.partner, c.feed, c.delivery, c.agreement)), raw_table_ident(c))
+            sql.SQL("({}, {}, {}, {}, {}, {}, {}, (SELECT count(*) FROM {}))").format(
+                *map(sql.Literal, (c.feed_id, c.partner, c.feed, c.delivery, c.cadence, c.overdue_after_days, c.agreement)),
+                raw_table_ident(c))
             for c in contracts
         )
         conn.execute("DROP TABLE IF EXISTS ops.feed_deliveries")
         conn.execute(sql.SQL("""
             CREATE TABLE ops.feed_deliveries AS
-            WITH feeds (feed_id, partner, feed, delivery, agreement, raw_rows) AS (VALUES {})
-            SELECT f.feed_id, f.partner, f.feed, f.delivery, f.agreement,
+            WITH feeds (feed_id, partner, feed, delivery, cadence, overdue_after_days, agreement, raw_rows) AS (VALUES {})
+            SELECT f.feed_id, f.partner, f.feed, f.delivery, f.cadence, f.overdue_after_days, f.agreement,
                    count(d.drop_id) FILTER (WHERE d.status = 'loaded') AS drops_loaded,
                    count(d.drop_id) FILTER (WHERE d.status = 'duplicate') AS drops_duplicate,
                    count(d.drop_id) FILTER (WHERE d.status = 'quarantined') AS drops_quarantined,
+                   count(d.drop_id) FILTER (WHERE d.drop_id IN (SELECT drop_id FROM ops.drops_held_back)) AS drops_held_back,
                    coalesce(sum(d.rows_delivered), 0) AS rows_delivered,
                    coalesce(sum(d.rows_loaded), 0) AS rows_loaded,
                    coalesce(sum(d.rows_quarantined), 0) AS rows_quarantined,
@@ -92,7 +99,7 @@ def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
                    max(d.processed_at) AS last_drop_at,
                    (current_date - max(d.processed_at)::date) AS days_since_last_drop
             FROM feeds f LEFT JOIN ops.drops d ON d.feed_id = f.feed_id
-            GROUP BY f.feed_id, f.partner, f.feed, f.delivery, f.agreement, f.raw_rows
+            GROUP BY f.feed_id, f.partner, f.feed, f.delivery, f.cadence, f.overdue_after_days, f.agreement, f.raw_rows
             ORDER BY f.feed_id
         """).format(feeds))
         conn.execute("COMMENT ON TABLE ops.feed_deliveries IS 'Per partner feed: drops and rows delivered, loaded and quarantined, reconciled with raw.'")

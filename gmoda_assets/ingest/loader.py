@@ -24,6 +24,7 @@ from typing import BinaryIO
 from psycopg import errors, sql
 
 from gmoda_assets.ingest.drops import parse_drop_id
+from gmoda_assets.ingest.volume import record_volume
 from gmoda_assets.lib.contracts import FeedContract
 from gmoda_assets.lib.redaction import redacted
 from gmoda_assets.resources.landing_zone import CHUNK_BYTES, LandingZone
@@ -403,6 +404,7 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
                 raise DropRejected(_copy_rejection(exc, contract, drop_id, file_name, file_columns, delivery, spool)) from None
             _record(conn, drop_id, contract, file_name, content_hash, size, "loaded", rows, rows, 0, run_id=run_id,
                     blank_lines=len(delivery.blank_lines))
+            record_volume(conn, contract, drop_id, rows, run_id)  # a drop that shrank too far is held from staging
     return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "loaded", rows, rows,
                        seconds=time.perf_counter() - started, blank_lines=delivery.blank_lines)
 

@@ -4,7 +4,9 @@ A feed contract (``contracts/feeds/<partner>.<feed>.yaml``) names its partner, i
 the file name the partner uses, and the extract ``system`` it comes from. The system file
 (``contracts/systems/<system>.yaml``) holds the columns as delivered, their types, date formats and codes,
 the delimiter and encoding, and whether the partner sends full snapshots or increments; a feed may override
-``format`` or ``delivery``. Each delivered column maps (``source``) onto a field of the canonical schema of
+``format`` or ``delivery``. Either may set ``cadence`` (how often the feed is due: ``weekly``, ``monthly``, the
+default, or ``quarterly``) and ``volume: {max_shrink: <share>}`` (how much a delivery may shrink against the
+last good one before it is held back; ``DEFAULT_MAX_SHRINK`` otherwise), the feed's setting winning. Each delivered column maps (``source``) onto a field of the canonical schema of
 its kind of feed (``contracts/kinds.yaml``), which also says which fields are direct identifiers.
 
 Raw assets, their loaders and checks, and the simulator are all generated from these contracts, so a new feed
@@ -27,6 +29,17 @@ AGREEMENTS_FILE = Path(__file__).resolve().parent.parent / "governance" / "agree
 
 COLUMN_TYPES = {"text", "integer", "decimal", "date", "datetime", "code"}
 DELIVERY_MODES = {"snapshot", "increment"}
+# How often a feed is due, in days; a feed is overdue a week after that (a monthly extract is sent on a
+# different working day each month, and can be held up by a bank holiday or a team's leave).
+CADENCE_DAYS = {"weekly": 7, "monthly": 31, "quarterly": 92}
+OVERDUE_GRACE_DAYS = 7
+# Share of its volume a delivery may lose against the feed's last good one before it is held back. A snapshot
+# holds every record the partner holds, and these records (children assessed, episodes, tenancies) change by a
+# few percent a month, so a 10% fall is a broken extract far more often than a real one, and staging it would
+# delete those records from the warehouse. An increment adds to what is held and cannot delete anything; its
+# size swings with the month's activity (a backfill, then a few rows), so it is not guarded unless its contract
+# says so; a missing increment shows as an overdue feed.
+DEFAULT_MAX_SHRINK = {"snapshot": 0.10, "increment": None}
 # Python codec name -> PostgreSQL client encoding used by COPY.
 PG_ENCODINGS = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "cp1252": "WIN1252", "latin-1": "LATIN1"}
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -66,6 +79,12 @@ class FeedContract:
     quote: str
     columns: tuple[Column, ...]
     path: Path = field(compare=False)
+    cadence: str = "monthly"  # how often the partner delivers (CADENCE_DAYS)
+    max_shrink: float | None = None  # share of volume a delivery may lose before it is held back; None: unguarded
+
+    @property
+    def overdue_after_days(self) -> int:
+        return CADENCE_DAYS[self.cadence] + OVERDUE_GRACE_DAYS
 
     @property
     def feed_id(self) -> str:
@@ -195,6 +214,17 @@ def load_contract(path: Path) -> FeedContract:
     if len(delimiter) != 1:
         raise ContractError(f"{path}: delimiter must be one character, not {delimiter!r}")
 
+    cadence = feed.get("cadence", system.get("cadence", "monthly"))
+    if cadence not in CADENCE_DAYS:
+        raise ContractError(f"{path}: cadence must be one of {sorted(CADENCE_DAYS)}, not '{cadence}'")
+    volume = {**system.get("volume", {}), **feed.get("volume", {})}
+    if set(volume) - {"max_shrink"}:
+        raise ContractError(f"{path}: volume knows only 'max_shrink', not {sorted(set(volume) - {'max_shrink'})}")
+    max_shrink = volume.get("max_shrink", DEFAULT_MAX_SHRINK[delivery])
+    if max_shrink is not None and (isinstance(max_shrink, bool) or not isinstance(max_shrink, (int, float))
+                                   or not 0 <= max_shrink <= 1):
+        raise ContractError(f"{path}: volume.max_shrink must be a share between 0 and 1 (or null), not {max_shrink!r}")
+
     columns = []
     for spec in need(system, "columns", system_path):
         name, source = need(spec, "name", system_path), need(spec, "source", system_path)
@@ -242,6 +272,8 @@ def load_contract(path: Path) -> FeedContract:
         quote=fmt.get("quote", '"'),
         columns=tuple(columns),
         path=path,
+        cadence=cadence,
+        max_shrink=None if max_shrink is None else float(max_shrink),
     )
 
 

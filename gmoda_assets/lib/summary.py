@@ -48,9 +48,13 @@ def print_summary(url: str, tallies: list) -> None:
             "SELECT status, count(*), coalesce(sum(rows_delivered), 0) FROM ops.drops GROUP BY status ORDER BY status"
         ).fetchall()
         print("Drops: " + (", ".join(f"{n} {status} ({rows:,} rows)" for status, n, rows in ledger) or "none yet"))
+        held = conn.execute("SELECT drop_id, value, previous_value FROM ops.drops_held_back ORDER BY checked_at").fetchall()
         quarantined = conn.execute(
             "SELECT partner, file_name, reason->>'message' FROM ops.drops WHERE status = 'quarantined' ORDER BY processed_at"
         ).fetchall()
+    print(f"Drops held back from staging (shrank past the volume guard; `gmoda drops accept` to let through): {len(held)}")
+    for drop_id, value, previous in held:
+        print(f"  {drop_id}: {value:g} against {previous:g}")
     print(f"Files quarantined: {len(quarantined)} (in {settings.quarantine_dir()}, each beside <file>.reason.json)")
     for partner, file_name, message in quarantined:
         print(f"  {partner}/{file_name}: {message}")
