@@ -5,7 +5,6 @@ accepts it; an overdue feed is reported from its contract's cadence."""
 import csv
 
 import psycopg
-import pytest
 from dagster import AssetCheckKey, AssetKey, materialize
 
 from gmoda_assets.cli import main
@@ -23,9 +22,9 @@ from gmoda_assets.resources import Warehouse
 EYFSP = contract_for("stockport.eyfsp")
 # Staging of every council feed (the fact reads all ten councils, dim_setting their settings), the dimensions and
 # the EYFSP fact: what the nightly refresh builds Stockport's outcomes with.
-EYFSP_BUILD = [postcode_lookup, *[a for a in staging_assets if contract_for(".".join(a.key.path[1:])).kind in (
-    "eyfsp", "funded_early_education", "social_care")], *dimension_assets,
-               *[a for a in council_assets if a.key.path[1] in ("dim_setting", "fact_early_years_outcomes")]]
+COUNCIL_KINDS = ("eyfsp", "funded_early_education", "social_care")
+EYFSP_BUILD = [postcode_lookup, *[a for a in staging_assets if contract_for(".".join(a.key.path[1:])).kind in COUNCIL_KINDS],
+               *dimension_assets, *[a for a in council_assets if a.key.path[1] in ("dim_setting", "fact_early_years_outcomes")]]
 
 
 def _rows(path) -> tuple[list[str], list[list[str]]]:
@@ -152,10 +151,11 @@ def test_a_normal_delivery_passes_and_is_staged(platform, instance, defs, wareho
     meta = {k: v.value for k, v in check.metadata.items()}
     # Two rows over the two months since the backfill: one a month.
     assert check.passed and (meta["measure"], meta["value"], meta["previous_value"]) == ("rows_per_month", 1, len(lines) - 1)
-    _, built = None, materialize([postcode_lookup, *[a for a in staging_assets if a.key.path[1:] in (
-        ["stockport", "eyfsp"], ["stockport", "funded_early_education"])]], resources={"warehouse": Warehouse()})
-    assert built.success
+    stockport = [a for a in staging_assets if a.key.path[1:] in (["stockport", "eyfsp"], ["stockport", "funded_early_education"])]
+    assert materialize([postcode_lookup, *stockport], resources={"warehouse": Warehouse()}).success
     assert set(_staged_drops(warehouse_url)) == {_drop_of(warehouse_url, "Stockport EYFSP November 2025.csv")}
+    with psycopg.connect(warehouse_url) as conn:  # both increments staged
+        assert conn.execute("SELECT count(DISTINCT _drop_id) FROM staging.stockport__funded_early_education").fetchone()[0] == 2
 
 
 def test_an_overdue_feed_is_reported_from_its_cadence(platform, instance, defs, warehouse_url, simulated_month):
