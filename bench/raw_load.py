@@ -91,14 +91,16 @@ def main() -> int:
 
     if args.dagster:
         from gmoda_assets.definitions import defs
+        from gmoda_assets.ingest.drops import feed_partitions
         from gmoda_assets.ingest.runner import ingest_landing_zone
         from gmoda_assets.lib.instance import get_instance
 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops'])}")
         instance = get_instance()
-        for key in instance.get_dynamic_partitions("drops"):
-            instance.delete_dynamic_partition("drops", key)
+        for partitions in feed_partitions.values():
+            for key in instance.get_dynamic_partitions(partitions.name):
+                instance.delete_dynamic_partition(partitions.name, key)
         shutil.rmtree(settings.landing_dir(), ignore_errors=True)
         shutil.copytree(drops / "landing", settings.landing_dir())
         started = time.perf_counter()

@@ -50,7 +50,10 @@ def cmd_db(args) -> int:
         url = _setup_warehouse()
         print(f"{database.server_status()}\nwarehouse: {url}")
     elif args.action == "init":
+        from gmoda_assets.lib.instance import get_instance
+
         url = _setup_warehouse()
+        get_instance()  # drops of an older Dagster instance moved to their feeds' partitions definitions
         print(f"schemas, roles and raw tables are in place in {url}")
     elif args.action == "stop":
         if not database.is_embedded():
@@ -154,10 +157,10 @@ def cmd_summary(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    from gmoda_assets.lib.instance import prepare_dagster_environment
+    from gmoda_assets.lib.instance import get_instance
 
     _setup_warehouse()
-    prepare_dagster_environment()
+    get_instance()  # the Dagster environment, and drops of an older instance moved to their feeds
     os.chdir(settings.project_dir())
     dagster = Path(sys.executable).with_name("dagster")  # beside this Python, whether or not the venv is on PATH
     command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]

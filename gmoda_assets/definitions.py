@@ -8,7 +8,7 @@ from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.assets import raw_assets
 from gmoda_assets.ingest.feed_deliveries import feed_deliveries
-from gmoda_assets.ingest.jobs import ingest_drops_job, quarantine_unrecognised_file
+from gmoda_assets.ingest.jobs import ingest_jobs, quarantine_unrecognised_file
 from gmoda_assets.ingest.sensors import drop_sensors
 from gmoda_assets.lib.governance import check_code_location
 from gmoda_assets.marts.early_years import mart_assets
@@ -22,7 +22,7 @@ defs = Definitions(
     assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features,
             *dimensions.dimension_assets, *facts_council.council_assets, *facts_health_police_housing.fact_assets_hpp,
             *mart_assets],
-    jobs=[ingest_drops_job, quarantine_unrecognised_file, nightly_refresh_job],
+    jobs=[*ingest_jobs.values(), quarantine_unrecognised_file, nightly_refresh_job],
     sensors=drop_sensors,
     schedules=[nightly_refresh_schedule],
     resources={"warehouse": Warehouse(), "landing_zone": LocalLandingZone.from_settings()},

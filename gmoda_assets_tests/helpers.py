@@ -21,9 +21,23 @@ def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'raw'")]
         conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops', 'ops.drop_volumes', 'ops.drop_acceptances'])}")
-    for key in instance.get_dynamic_partitions("drops"):
-        instance.delete_dynamic_partition("drops", key)
+    for name in registered_drops(instance):
+        for key in instance.get_dynamic_partitions(name):
+            instance.delete_dynamic_partition(name, key)
     return LocalLandingZone.from_settings()
+
+
+def registered_drops(instance) -> dict[str, list[str]]:
+    """Partitions definition name -> its keys, for every feed's definition and the old shared one."""
+    from gmoda_assets.ingest.drops import SHARED_DROPS, feed_partitions
+
+    names = [SHARED_DROPS, *(p.name for p in feed_partitions.values())]
+    return {name: instance.get_dynamic_partitions(name) for name in names}
+
+
+def all_drop_keys(instance) -> list[str]:
+    """Every drop registered in any partitions definition."""
+    return sorted(key for keys in registered_drops(instance).values() for key in keys)
 
 
 def copy_drops(source: Path, landing: Path, partners: list[str] | None = None) -> list[Path]:

@@ -5,6 +5,7 @@ import sys
 
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
+from gmoda_assets.ingest.jobs import ingest_jobs
 from gmoda_assets.lib.contracts import feed_contracts, partners
 
 
@@ -34,7 +35,16 @@ def test_sensors_schedule_and_jobs(defs):
     nightly = repo.get_job("nightly_refresh")
     selected = nightly.asset_layer.selected_asset_keys
     assert selected and not any(k.path[0] == "raw" for k in selected)
-    assert {"ingest_drops", "quarantine_unrecognised_file"} <= set(repo.job_names)
+    assert "quarantine_unrecognised_file" in repo.job_names
+    # One ingest job per feed, partitioned by its raw asset's own definition, targeted by its partner's sensor.
+    graph, names = defs.resolve_asset_graph(), set()
+    for contract in feed_contracts():
+        job = repo.get_job(ingest_jobs[contract.feed_id].name)
+        assert job.asset_layer.selected_asset_keys == {AssetKey(contract.asset_key)}
+        assert job.partitions_def == graph.get(AssetKey(contract.asset_key)).partitions_def
+        assert job.name in {j.name for j in sensors[f"{contract.partner}_drops"].jobs}
+        names.add(job.partitions_def.name)
+    assert len(names) == len(feed_contracts()) == 34
 
 
 def test_loading_definitions_imports_no_heavy_library():

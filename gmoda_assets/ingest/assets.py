@@ -14,7 +14,7 @@ from psycopg import sql
 
 from gmoda_assets.ingest import volume
 from gmoda_assets.ingest.checks import raw_checks
-from gmoda_assets.ingest.drops import drops_partitions, parse_drop_id
+from gmoda_assets.ingest.drops import feed_partitions, parse_drop_id
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
 from gmoda_assets.ingest.quarantine import quarantine_drop
 from gmoda_assets.lib import database
@@ -64,7 +64,7 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
     @asset(
         key=contract.asset_key,
         group_name="raw",
-        partitions_def=drops_partitions,
+        partitions_def=feed_partitions[contract.feed_id],
         description=_description(contract),
         kinds={"postgres", "csv"},
         check_specs=[c.spec(contract.asset_key) for c in checks] + [volume.check_spec(contract)],

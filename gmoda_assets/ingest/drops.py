@@ -1,8 +1,9 @@
 """Drops: partner files in the landing zone, named by their content so that nothing is loaded twice.
 
-A drop's id is its partition key in the ``drops`` dynamic partitions definition:
-``<partner>.<feed>/<file name>@<first 12 hex digits of its SHA-256>``. A changed file under the same name has
-a new id and loads; the same content under any name, in a feed that already has it, is recognised and skipped.
+A drop's id is its partition key in its feed's dynamic partitions definition (``drops__<partner>__<feed>``), so
+a raw asset's partitions are exactly its feed's drops: ``<partner>.<feed>/<file name>@<first 12 hex digits of
+its SHA-256>``. A changed file under the same name has a new id and loads; the same content under any name, in
+a feed that already has it, is recognised and skipped.
 
 Whether content is held is decided by the drop ledger (``ops.drops``), which is written in the same transaction
 as the rows, never by Dagster's partitions: a partition is registered before its run, so a run that dies leaves
@@ -22,7 +23,10 @@ from dagster import DynamicPartitionsDefinition
 from gmoda_assets.lib.contracts import feed_contracts, match_file
 from gmoda_assets.resources.landing_zone import LandingZone, Refused, check_file_name, check_partner
 
-drops_partitions = DynamicPartitionsDefinition(name="drops")
+# Before each feed had its own, every drop was a key of this one definition (moved by ``move_shared_drops``).
+SHARED_DROPS = "drops"
+# Feed id -> the dynamic partitions definition of its drops (a Dagster name: letters, digits, underscores).
+feed_partitions = {c.feed_id: DynamicPartitionsDefinition(name=f"drops__{c.raw_table}") for c in feed_contracts()}
 
 HASH_CHARS = 12
 UNRECOGNISED = "unrecognised"
@@ -66,6 +70,19 @@ def parse_drop_id(drop_id: str) -> tuple[str, str, str]:
             raise ValueError(f"Drop '{drop_id}': file name '{file_name}' does not match the file name of feed "
                              f"{feed_id} ({contract.file_name})")
     return feed_id, file_name, short_hash
+
+
+def move_shared_drops(instance) -> list[str]:
+    """Move the keys of an instance's one shared ``drops`` definition into their feeds' definitions, so runs and
+    materialisations recorded under them stay with their raw assets; return the keys moved. Idempotent: a key
+    is deleted from ``drops`` only once its feed's definition holds it. A key of no contracted feed stays put."""
+    moved = []
+    for key in instance.get_dynamic_partitions(SHARED_DROPS):
+        if (partitions := feed_partitions.get(key.partition("/")[0])) is not None:
+            instance.add_dynamic_partitions(partitions.name, [key])
+            instance.delete_dynamic_partition(SHARED_DROPS, key)
+            moved.append(key)
+    return moved
 
 
 def held_content(conn, partner: str) -> dict[tuple[str, str], str]:

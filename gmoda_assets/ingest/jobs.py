@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 
 from dagster import (
-    AssetKey,
     AssetSelection,
     Config,
     Failure,
@@ -15,22 +14,27 @@ from dagster import (
     op,
 )
 
-from gmoda_assets.ingest.drops import UNRECOGNISED, Drop, Scan, drops_partitions, parse_drop_id
+from gmoda_assets.ingest.drops import UNRECOGNISED, Drop, Scan, feed_partitions, parse_drop_id
 from gmoda_assets.ingest.quarantine import quarantine_drop, unrecognised_reason
 from gmoda_assets.ingest.recovery import drop_attempts, drop_in_flight, drop_runs
 from gmoda_assets.lib import database
-from gmoda_assets.lib.contracts import contract_for, match_file
+from gmoda_assets.lib.contracts import feed_contracts, match_file
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.resources import LandingZone, Warehouse
 
-# One drop is one step: in-process execution saves a process start and the imports per drop.
-ingest_drops_job = define_asset_job(
-    "ingest_drops",
-    selection=AssetSelection.groups("raw"),
-    partitions_def=drops_partitions,
-    executor_def=in_process_executor,
-    description="Load one partner drop (a partition of `drops`) into its raw table, or quarantine it with its reason.",
-)
+# One job per feed, since the assets of a partitioned job share one partitions definition and each feed has its
+# own. One drop is one step: in-process execution saves a process start and the imports per drop.
+ingest_jobs = {
+    c.feed_id: define_asset_job(
+        f"ingest__{c.raw_table}",
+        selection=AssetSelection.assets(c.asset_key),
+        partitions_def=feed_partitions[c.feed_id],
+        executor_def=in_process_executor,
+        description=f"Load one drop of feed {c.feed_id} (a partition of `{feed_partitions[c.feed_id].name}`) into its "
+                    "raw table, or quarantine it with its reason.",
+    )
+    for c in feed_contracts()
+}
 
 
 class UnrecognisedFile(Config):
@@ -47,7 +51,7 @@ def _checked_target(config: UnrecognisedFile) -> str:
             raise ValueError(f"drop '{config.drop_id}' is not an unrecognised file of partner '{config.partner}' "
                              f"({config.partner}.{UNRECOGNISED}/<file>@<hash>)")
         if (contract := match_file(config.partner, file_name)) is not None:
-            raise ValueError(f"'{file_name}' matches feed {contract.feed_id}, so it is loaded by ingest_drops, not "
+            raise ValueError(f"'{file_name}' matches feed {contract.feed_id}, so it is loaded by its feed's ingest job, not "
                              "quarantined as unrecognised")
     except ValueError as exc:
         raise Failure(f"Run config of quarantine_unrecognised refused, nothing touched: {exc}.") from None
@@ -83,7 +87,8 @@ class RunPlan:
     """The runs to request for a scan's new drops, and the drops left alone."""
 
     requests: list[RunRequest] = field(default_factory=list)
-    partition_keys: list[str] = field(default_factory=list)  # drops to register (registering again is harmless)
+    # partitions definition name -> drops to register in it (registering again is harmless)
+    partition_keys: dict[str, list[str]] = field(default_factory=dict)
     retried: list[str] = field(default_factory=list)  # registered before, never recorded: requested again
     in_flight: list[tuple[Drop, str]] = field(default_factory=list)  # (drop, id of its run still under way)
     given_up: list[tuple[Drop, int]] = field(default_factory=list)  # (drop, failed runs) past the retry limit
@@ -120,12 +125,11 @@ def plan_runs(instance, scan: Scan, max_attempts: int | None = None) -> RunPlan:
             continue
         if runs:
             plan.retried.append(drop.drop_id)
-        plan.partition_keys.append(drop.drop_id)
+        plan.partition_keys.setdefault(feed_partitions[drop.feed_id].name, []).append(drop.drop_id)
         plan.requests.append(RunRequest(
             run_key=f"{drop.drop_id}#{len(runs) + 1}" if runs else drop.drop_id,
-            job_name=ingest_drops_job.name,
+            job_name=ingest_jobs[drop.feed_id].name,
             partition_key=drop.drop_id,
-            asset_selection=[AssetKey(contract_for(drop.feed_id).asset_key)],
             tags=tags,
         ))
     return plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gmoda_assets.ingest.drops import drops_partitions, held_content, scan_partner
+from gmoda_assets.ingest.drops import held_content, scan_partner
 from gmoda_assets.ingest.jobs import hold_back_unagreed, plan_runs
 from gmoda_assets.ingest.recovery import fail_dead_runs, process_tags
 from gmoda_assets.lib import database, settings
@@ -102,8 +102,8 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
         plan = plan_runs(instance, scan)
         report.retried += plan.retried
         report.in_flight += [f"{d.drop_id} (run {run_id})" for d, run_id in plan.in_flight]
-        if plan.partition_keys:
-            instance.add_dynamic_partitions(drops_partitions.name, plan.partition_keys)
+        for partitions_name, keys in plan.partition_keys.items():
+            instance.add_dynamic_partitions(partitions_name, keys)
         for request in plan.requests:
             job = defs.resolve_job_def(request.job_name)
             result = job.execute_in_process(

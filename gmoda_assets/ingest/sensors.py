@@ -11,13 +11,21 @@ Refused entries (links, folders) and held-back files are logged once, when they 
 import json
 import time
 
-from dagster import DefaultSensorStatus, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    AddDynamicPartitionsRequest,
+    DefaultSensorStatus,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
-from gmoda_assets.ingest.drops import drops_partitions, held_content, scan_partner
-from gmoda_assets.ingest.jobs import hold_back_unagreed, ingest_drops_job, plan_runs, quarantine_unrecognised_file
+from gmoda_assets.ingest.drops import held_content, scan_partner
+from gmoda_assets.ingest.jobs import hold_back_unagreed, ingest_jobs, plan_runs, quarantine_unrecognised_file
 from gmoda_assets.ingest.recovery import MAX_LOAD_ATTEMPTS, fail_dead_runs
 from gmoda_assets.lib import database, settings
-from gmoda_assets.lib.contracts import partners
+from gmoda_assets.lib.contracts import feed_contracts, partners
 from gmoda_assets.resources import LandingZone, Warehouse
 
 
@@ -25,7 +33,7 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
     @sensor(
         name=f"{partner}_drops",
         description=f"Watches the landing folder of {partners()[partner]['name']} and requests a run for each new drop.",
-        jobs=[ingest_drops_job, quarantine_unrecognised_file],
+        jobs=[*(ingest_jobs[c.feed_id] for c in feed_contracts() if c.partner == partner), quarantine_unrecognised_file],
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
     )
@@ -61,8 +69,8 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
             return SensorResult(skip_reason=SkipReason(f"No new drops from {partner}{waiting}."), cursor=cursor)
         return SensorResult(
             run_requests=plan.requests,
-            dynamic_partitions_requests=[drops_partitions.build_add_request(plan.partition_keys)]
-            if plan.partition_keys else [],
+            dynamic_partitions_requests=[AddDynamicPartitionsRequest(name, keys)
+                                         for name, keys in plan.partition_keys.items()],
             cursor=cursor,
         )
 

@@ -25,8 +25,12 @@ def prepare_dagster_environment() -> Path:
 
 
 def get_instance():
-    """The platform's Dagster instance (runs are recorded in PostgreSQL)."""
+    """The platform's Dagster instance (runs are recorded in PostgreSQL), its drops registered per feed."""
     from dagster import DagsterInstance
 
+    from gmoda_assets.ingest.drops import move_shared_drops
+
     prepare_dagster_environment()
-    return DagsterInstance.get()
+    instance = DagsterInstance.get()
+    move_shared_drops(instance)  # an instance made when all feeds shared one partitions definition
+    return instance

@@ -15,7 +15,7 @@ from gmoda_assets.ingest.drops import HASH_CHARS
 from gmoda_assets.ingest.recovery import drop_runs
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
-from gmoda_assets_tests.helpers import contract_of
+from gmoda_assets_tests.helpers import all_drop_keys, contract_of
 from gmoda_assets_tests.ingest.sensing import launch, tick
 
 ROWS = 100_000  # enough for the COPY to take a second or more, so it can be caught in the middle
@@ -67,7 +67,7 @@ def test_ingest_killed_mid_copy_is_loaded_exactly_once_by_the_next(platform, ins
         ingest.wait()
 
     # What the crash left: a registered drop, its run STARTED, nothing in raw and nothing in the ledger.
-    assert drop_id in instance.get_dynamic_partitions("drops")
+    assert drop_id in all_drop_keys(instance)
     [dead] = drop_runs(instance, drop_id)
     assert dead.status == DagsterRunStatus.STARTED
     assert _held(warehouse_url, name) == (0, [])

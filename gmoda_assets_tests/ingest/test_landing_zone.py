@@ -5,13 +5,15 @@ import os
 
 import psycopg
 import pytest
-from dagster import AssetKey, DagsterRunStatus
+from dagster import DagsterRunStatus
 
 from gmoda_assets.cli import main as gmoda
+from gmoda_assets.ingest.drops import feed_partitions
+from gmoda_assets.ingest.jobs import ingest_jobs
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
 from gmoda_assets.resources.landing_zone import PathRefused
-from gmoda_assets_tests.helpers import contract_of, copy_drops
+from gmoda_assets_tests.helpers import all_drop_keys, contract_of, copy_drops
 from gmoda_assets_tests.ingest.sensing import tick
 
 
@@ -40,7 +42,7 @@ def test_links_are_refused_never_read_or_moved(platform, instance, defs, warehou
 
     report = ingest_landing_zone(instance, defs, platform, ["nhs", "gmp"])
 
-    assert report.tally.runs == 0 and not instance.get_dynamic_partitions("drops")
+    assert report.tally.runs == 0 and not all_drop_keys(instance)
     assert _raw_and_ledger_rows(warehouse_url) == 0 and _quarantined() == []
     assert link.is_symlink() and births.read_bytes() == secret and gmp_file.exists()
     assert sorted(report.refused) == sorted([
@@ -123,10 +125,9 @@ def test_run_config_and_partition_keys_cannot_point_outside(platform, instance, 
 
     # A partition key naming a file the feed's contract does not match fails its run; nothing is read.
     key = f"nhs.births/{escape}@0123456789ab"
-    instance.add_dynamic_partitions("drops", [key])
-    result = defs.resolve_job_def("ingest_drops").execute_in_process(
-        instance=instance, partition_key=key, asset_selection=[AssetKey(contract_of(births).asset_key)],
-        raise_on_error=False)
+    instance.add_dynamic_partitions(feed_partitions["nhs.births"].name, [key])
+    result = defs.resolve_job_def(ingest_jobs["nhs.births"].name).execute_in_process(
+        instance=instance, partition_key=key, raise_on_error=False)
     assert result.dagster_run.status == DagsterRunStatus.FAILURE
     assert _raw_and_ledger_rows(warehouse_url) == 0 and outside.exists()
 

@@ -3,9 +3,11 @@
 import os
 import shutil
 
+from gmoda_assets.ingest.drops import feed_partitions
+from gmoda_assets.ingest.jobs import ingest_jobs
 from gmoda_assets.lib import settings
 from gmoda_assets.resources import LocalLandingZone
-from gmoda_assets_tests.helpers import copy_drops
+from gmoda_assets_tests.helpers import all_drop_keys, copy_drops, registered_drops
 from gmoda_assets_tests.ingest.sensing import launch, tick
 
 
@@ -28,17 +30,22 @@ def test_sensor_cursor(platform, instance, defs, simulated_month):
 
     # First look: every file is seen once, so none has settled yet.
     first = tick(instance, None, lz)
-    assert not first.run_requests and not instance.get_dynamic_partitions("drops")
+    assert not first.run_requests and not all_drop_keys(instance)
     assert "still settling" in first.skip_reason.skip_message
 
     second = tick(instance, first.cursor, lz)
     requests = second.run_requests
     assert sorted(r.partition_key for r in requests if r.partition_key) == sorted(
-        k for k in instance.get_dynamic_partitions("drops") if k.startswith("nhs.")
+        k for k in all_drop_keys(instance) if k.startswith("nhs.")
     )
     assert len([r for r in requests if r.partition_key]) == len(files)
     assert [r.job_name for r in requests if not r.partition_key] == ["quarantine_unrecognised_file"]
-    assert all(r.asset_selection and r.asset_selection[0].path[:2] == ["raw", "nhs"] for r in requests if r.partition_key)
+    # Each drop is registered in its own feed's partitions definition only, and run by its feed's job.
+    registered = registered_drops(instance)
+    for request in (r for r in requests if r.partition_key):
+        feed_id = request.partition_key.partition("/")[0]
+        assert request.job_name == ingest_jobs[feed_id].name
+        assert [n for n, keys in registered.items() if request.partition_key in keys] == [feed_partitions[feed_id].name]
     launch(instance, defs, second)
 
     # Nothing changed: no runs, and no file is hashed again.
@@ -76,7 +83,7 @@ def test_feed_without_live_agreement_stays_in_landing(platform, instance, simula
     monkeypatch.setenv("GMODA_TODAY", "2028-01-01")  # after every agreement has ended
     seen = tick(instance, None, platform, "gmp")
     result = tick(instance, seen.cursor, platform, "gmp")
-    assert not result.run_requests and not instance.get_dynamic_partitions("drops")
+    assert not result.run_requests and not all_drop_keys(instance)
     assert all(f.exists() for f in files)
     monkeypatch.setenv("GMODA_TODAY", "2026-01-01")  # renewed: the same files now flow
     renewed = tick(instance, result.cursor, platform, "gmp")

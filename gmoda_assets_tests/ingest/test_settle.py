@@ -10,7 +10,7 @@ import pytest
 
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
-from gmoda_assets_tests.helpers import contract_of, file_rows
+from gmoda_assets_tests.helpers import all_drop_keys, contract_of, file_rows
 from gmoda_assets_tests.ingest.sensing import launch, tick
 
 
@@ -59,7 +59,7 @@ def test_sensor_registers_a_growing_file_only_once_it_settles(platform, instance
         assert not result.run_requests, "a file still being written must not be registered"
         cursor, ticks_while_writing = result.cursor, ticks_while_writing + 1
         time.sleep(0.2)
-    assert ticks_while_writing >= 5 and not instance.get_dynamic_partitions("drops")
+    assert ticks_while_writing >= 5 and not all_drop_keys(instance)
 
     deadline = time.time() + 30
     while not (result := tick(instance, cursor, platform)).run_requests:
@@ -86,7 +86,7 @@ def test_ingest_leaves_a_file_being_written_for_the_next_ingest(platform, instan
     growing = ingest_landing_zone(instance, defs, platform, ["nhs"], settle_seconds=0.5)
     assert writer.is_alive(), "the file must still have been growing for the whole ingest"
     assert growing.tally.runs == 0 and growing.tally.failures == [] and growing.unsettled == [f"nhs/{source.name}"]
-    assert not instance.get_dynamic_partitions("drops") and _raw_births(warehouse_url, source.name) == 0
+    assert not all_drop_keys(instance) and _raw_births(warehouse_url, source.name) == 0
 
     writer.join()
     done = ingest_landing_zone(instance, defs, platform, ["nhs"], settle_seconds=0.5)
