@@ -2,11 +2,12 @@
 
 import subprocess
 import sys
+from datetime import timedelta
 
-from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
+from dagster import AssetCheckKey, AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
 from gmoda_assets.ingest.jobs import ingest_jobs
-from gmoda_assets.lib.contracts import feed_contracts, partners
+from gmoda_assets.lib.contracts import CADENCE_DAYS, feed_contracts, partners
 
 
 def test_definitions_load_with_every_asset_documented_and_checked(defs):
@@ -22,6 +23,16 @@ def test_definitions_load_with_every_asset_documented_and_checked(defs):
         assert key in checked, f"{key.to_user_string()} has no data-quality check"
         assert node.group_name == key.path[0], key
     assert any(graph.get_check_spec(k).blocking for k in graph.asset_check_keys if k.asset_key.path[0] == "raw")
+
+
+def test_each_raw_asset_is_late_and_overdue_by_its_contracts_cadence(defs):
+    """The UI's freshness: a monthly feed warns after 31 days without a drop and fails after 38."""
+    graph = defs.resolve_asset_graph()
+    for contract in feed_contracts():
+        policy = graph.get(AssetKey(contract.asset_key)).freshness_policy
+        assert (policy.warn_window.to_timedelta(), policy.fail_window.to_timedelta()) == (
+            timedelta(days=CADENCE_DAYS[contract.cadence]), timedelta(days=contract.overdue_after_days)), contract.feed_id
+        assert graph.get_check_spec(AssetCheckKey(AssetKey(contract.asset_key), "volume_as_expected")).blocking
 
 
 def test_sensors_schedule_and_jobs(defs):

@@ -1,9 +1,12 @@
 """Raw assets, one per feed contract: each partition is one partner drop, loaded as delivered."""
 
+from datetime import timedelta
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -18,7 +21,7 @@ from gmoda_assets.ingest.drops import feed_partitions, parse_drop_id
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
 from gmoda_assets.ingest.quarantine import quarantine_drop
 from gmoda_assets.lib import database
-from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
+from gmoda_assets.lib.contracts import CADENCE_DAYS, FeedContract, feed_contracts, kinds, partners
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.resources import LandingZone, Warehouse
@@ -68,6 +71,9 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
         description=_description(contract),
         kinds={"postgres", "csv"},
         check_specs=[c.spec(contract.asset_key) for c in checks] + [volume.check_spec(contract)],
+        # The UI shows the feed as late (warn) once its cadence has passed, overdue (fail) a week's grace later.
+        freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(days=contract.overdue_after_days),
+                                                     warn_window=timedelta(days=CADENCE_DAYS[contract.cadence])),
         tags={"partner": contract.partner, "feed_kind": contract.kind},
         metadata={
             "dagster/column_schema": _column_schema(contract),
@@ -112,6 +118,8 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
             query = sql.SQL("SELECT * FROM {} WHERE _drop_id = {}").format(
                 raw_table_ident(contract), sql.Literal(held_by)).as_string(conn)
             volume_result = volume.check_result(contract, held_by, volume.recorded_volume(conn, held_by))
+        if not volume_result.passed:
+            context.log.warning(f"Drop {held_by}: {volume_result.metadata['verdict'].value}")
         results = validate_in_postgres(warehouse.sqlalchemy_url, query, raw_checks(contract, outcome.rows_delivered),
                                        contract.asset_key, metadata={"drop": held_by}) + [volume_result]
         if outcome.status == "duplicate":

@@ -64,3 +64,26 @@ def test_broken_contract_is_reported_with_its_file(tmp_path, monkeypatch):
     wrong_name.write_text("partner: bolton\nfeed: eyfsp\nsystem: eyfsp_capita_one\nagreement: GMODA-DSA-001\nfile_name: x.csv\n")
     with pytest.raises(ContractError, match="must be named bolton.eyfsp.yaml"):
         load_contract(wrong_name)
+
+
+def test_cadence_and_volume_thresholds_come_from_the_contract(tmp_path):
+    """Defaults: monthly, a snapshot may lose 10%, an increment is not guarded; a feed file overrides its
+    system; a bad value names the file and the field."""
+    eyfsp = contracts.contract_for("stockport.eyfsp")
+    assert (eyfsp.delivery, eyfsp.cadence, eyfsp.max_shrink, eyfsp.overdue_after_days) == ("snapshot", "monthly", 0.10, 38)
+    assert contracts.contract_for("nhs.births").max_shrink is None
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    path = feeds / "bolton.eyfsp.yaml"
+    base = "partner: bolton\nfeed: eyfsp\nsystem: eyfsp_capita_one\nagreement: GMODA-DSA-001\nfile_name: x_{date:%Y}.csv\n"
+    path.write_text(base + "cadence: quarterly\nvolume: {max_shrink: 0.25}\n")
+    found = load_contract(path)
+    assert (found.cadence, found.max_shrink, found.overdue_after_days) == ("quarterly", 0.25, 99)
+    path.write_text(base + "volume: {max_shrink: null}\n")
+    assert load_contract(path).max_shrink is None
+    for extra, message in (("cadence: fortnightly\n", "bolton.eyfsp.yaml: cadence must be one of"),
+                           ("volume: {max_shrink: 10}\n", "bolton.eyfsp.yaml: volume.max_shrink must be a share"),
+                           ("volume: {max_growth: 0.5}\n", "bolton.eyfsp.yaml: volume knows only 'max_shrink'")):
+        path.write_text(base + extra)
+        with pytest.raises(ContractError, match=message):
+            load_contract(path)
