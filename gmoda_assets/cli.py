@@ -100,20 +100,18 @@ def _print_ingest(report) -> None:
     print(f"Landing zone {settings.landing_dir()}: {report.files_seen} files, {t.runs} new drops run "
           f"({t.runs - t.runs_failed} succeeded, {t.runs_failed} failed), "
           f"{len(report.already_held)} already held")
-    for run_id in report.dead_runs:
-        print(f"  RUN {run_id}: its process had died; marked failed")
-    for drop_id in report.retried:
-        print(f"  LOADED AGAIN (registered before, never recorded): {drop_id}")
-    for message in t.failures:
-        print(f"  FAILED: {message}")
-    for held in report.held_back:
-        print(f"  NOT LOADED (no live data-sharing agreement; left in the landing zone): {held}")
-    for name in report.unsettled:
-        print(f"  NOT YET (still being written; left for the next ingest): {name}")
-    for drop in report.in_flight:
-        print(f"  NOT NOW (another run is loading it): {drop}")
-    for refused in report.refused:
-        print(f"  REFUSED (never read or moved): {refused}")
+    notes = (
+        ("RUN {}: its process had died; marked failed", report.dead_runs),
+        ("LOADED AGAIN (registered before, never recorded): {}", report.retried),
+        ("FAILED: {}", t.failures),
+        ("NOT LOADED (no live data-sharing agreement; left in the landing zone): {}", report.held_back),
+        ("NOT YET (still being written; left for the next ingest): {}", report.unsettled),
+        ("NOT NOW (another run is loading it): {}", report.in_flight),
+        ("REFUSED (never read or moved): {}", report.refused),
+    )
+    for template, items in notes:
+        for item in items:
+            print("  " + template.format(item))
 
 
 def cmd_refresh(args) -> int:
