@@ -63,3 +63,21 @@ def file_rows(path: Path) -> int:
     contract = contract_of(path)
     with path.open(encoding=contract.encoding, newline="") as handle:
         return sum(1 for _ in csv.reader(handle, delimiter=contract.delimiter, quotechar=contract.quote)) - 1
+
+
+def read_delivery(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a delivered file, read in its contract's encoding and delimiter."""
+    contract = contract_of(path)
+    with path.open(encoding=contract.encoding, newline="") as handle:
+        header, *rows = csv.reader(handle, delimiter=contract.delimiter, quotechar=contract.quote)
+    return header, rows
+
+
+def deliver(partner: str, file_name: str, header: list[str], rows: list[list[str]]) -> Path:
+    """Write a file into the landing zone as the partner would: its contract's encoding and delimiter."""
+    path = settings.landing_dir() / partner / file_name
+    contract = contract_of(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=contract.encoding, newline="") as handle:
+        csv.writer(handle, delimiter=contract.delimiter, quotechar=contract.quote, lineterminator="\n").writerows([header, *rows])
+    return path

@@ -1,7 +1,6 @@
 """Staging against the simulator's ground truth: canonical values, rejects, pseudonyms, no identifiers."""
 
 import base64
-import csv
 import hashlib
 import hmac
 import json
@@ -27,7 +26,7 @@ from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.pseudonymise import HmacPads, secret_key
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.resources import Warehouse
-from gmoda_assets_tests.helpers import copy_drops, reset_platform
+from gmoda_assets_tests.helpers import copy_drops, deliver, read_delivery, reset_platform
 
 
 @pytest.fixture(scope="module")
@@ -283,18 +282,6 @@ def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, in
     assert births_staging.check_specs_by_output_name  # the check is declared on the asset
 
 
-def _rows(path) -> tuple[list[str], list[list[str]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        header, *rows = csv.reader(handle)
-    return header, rows
-
-
-def _deliver(partner: str, file_name: str, header: list[str], rows: list[list[str]]) -> None:
-    """Write a file into the landing zone as the partner would."""
-    path = settings.landing_dir() / partner / file_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
 
 
 def _ingest(instance, defs, landing, partner: str, url: str) -> dict[str, str]:
@@ -323,10 +310,10 @@ def test_snapshot_is_the_newest_delivery_whatever_the_load_order(platform, insta
     """Two snapshots loaded in reverse delivery order (as concurrent runs may finish): staging holds the one with
     the later delivery date in its file name."""
     [source] = (simulated_month / "stockport_homes").glob("SH_Tenancy_Members_*.csv")
-    header, rows = _rows(source)
-    _deliver("stockport_homes", "SH_Tenancy_Members_20251201.csv", header, rows[:-5])  # newer: five members fewer
+    header, rows = read_delivery(source)
+    deliver("stockport_homes", "SH_Tenancy_Members_20251201.csv", header, rows[:-5])  # newer: five members fewer
     _ingest(instance, defs, platform, "stockport_homes", warehouse_url)
-    _deliver("stockport_homes", "SH_Tenancy_Members_20251101.csv", header, rows)
+    deliver("stockport_homes", "SH_Tenancy_Members_20251101.csv", header, rows)
     drops = _ingest(instance, defs, platform, "stockport_homes", warehouse_url)
     assert drops["SH_Tenancy_Members_20251101.csv"] != drops["SH_Tenancy_Members_20251201.csv"]
     _, built = _stage("stockport_homes/tenancies")
@@ -340,15 +327,15 @@ def test_an_older_increment_loaded_later_does_not_win(platform, instance, defs, 
     """A birth corrected in the December increment keeps its correction when the November increment, holding the
     earlier version, is loaded after it."""
     [source] = (simulated_month / "nhs").glob("GM_CHIS_Births_*.csv")
-    header, rows = _rows(source)
+    header, rows = read_delivery(source)
     first, second = _clean_rows(simulated_month, source.name)[:2]
     weight = header.index("BirthWeightGrams")
     earlier = [rows[first - 1], rows[second - 1]]
     corrected = [list(rows[first - 1])]
     corrected[0][weight] = str(int(corrected[0][weight]) + 111)
-    _deliver("nhs", "GM_CHIS_Births_20251201.csv", header, corrected)
+    deliver("nhs", "GM_CHIS_Births_20251201.csv", header, corrected)
     _ingest(instance, defs, platform, "nhs", warehouse_url)
-    _deliver("nhs", "GM_CHIS_Births_20251101.csv", header, earlier)
+    deliver("nhs", "GM_CHIS_Births_20251101.csv", header, earlier)
     drops = _ingest(instance, defs, platform, "nhs", warehouse_url)
     _, built = _stage("nhs/births")
     assert "staging/nhs/births" in built
@@ -364,7 +351,7 @@ def test_a_value_out_of_range_rejects_only_its_row(platform, instance, defs, war
     their own row with a reason naming the column; the rest of the feed stages, values at the edge of the range
     (years 0001 and 9999 included) stage as delivered, and the conformed facts build from them."""
     [births] = (simulated_month / "nhs").glob("GM_CHIS_Births_*.csv")
-    header, rows = _rows(births)
+    header, rows = read_delivery(births)
     clean = _clean_rows(simulated_month, births.name)
     spoil = {  # row number -> (column, value, reason or None when the value must stage)
         clean[0]: ("BirthWeightGrams", "99999999999", "out of range for an integer (-2147483648 to 2147483647)"),
@@ -375,9 +362,9 @@ def test_a_value_out_of_range_rejects_only_its_row(platform, instance, defs, war
     }
     for n, (column, value, _) in spoil.items():
         rows[n - 1][header.index(column)] = value
-    _deliver("nhs", births.name, header, rows)
+    deliver("nhs", births.name, header, rows)
     [tenancies] = (simulated_month / "stockport_homes").glob("SH_Tenancy_Members_*.csv")
-    t_header, t_rows = _rows(tenancies)
+    t_header, t_rows = read_delivery(tenancies)
     t_clean = _clean_rows(simulated_month, tenancies.name)
     t_spoil = {
         t_clean[0]: ("bedrooms", "99999999999", "out of range for an integer (-2147483648 to 2147483647)"),
@@ -388,7 +375,7 @@ def test_a_value_out_of_range_rejects_only_its_row(platform, instance, defs, war
     }
     for n, (column, value, _) in t_spoil.items():
         t_rows[n - 1][t_header.index(column)] = value
-    _deliver("stockport_homes", tenancies.name, t_header, t_rows)
+    deliver("stockport_homes", tenancies.name, t_header, t_rows)
     _ingest(instance, defs, platform, "nhs", warehouse_url)
     _ingest(instance, defs, platform, "stockport_homes", warehouse_url)
 

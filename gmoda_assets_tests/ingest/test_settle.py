@@ -4,6 +4,7 @@ failure, whether a sensor ticks or `gmoda ingest` runs while it grows."""
 import hashlib
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -42,16 +43,22 @@ def _raw_births(url: str, file_name: str) -> int:
         return conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _file_name = %s", (file_name,)).fetchone()[0]
 
 
-def test_sensor_registers_a_growing_file_only_once_it_settles(platform, instance, defs, warehouse_url,
-                                                              simulated_month, monkeypatch):
-    monkeypatch.setenv("GMODA_SETTLE_SECONDS", "1")
+def _start_writing(simulated_month, pieces: int, pause: float) -> tuple[Path, bytes, SlowWriter]:
+    """Start writing the simulated births file into the landing zone slowly; return once the file exists."""
     source, content = _births(simulated_month)
     (settings.landing_dir() / "nhs").mkdir()
     target = settings.landing_dir() / "nhs" / source.name
-    writer = SlowWriter(content, target, pieces=20, pause=0.15)
+    writer = SlowWriter(content, target, pieces=pieces, pause=pause)
     writer.start()
     while not target.exists():
         time.sleep(0.01)
+    return source, content, writer
+
+
+def test_sensor_registers_a_growing_file_only_once_it_settles(platform, instance, defs, warehouse_url,
+                                                              simulated_month, monkeypatch):
+    monkeypatch.setenv("GMODA_SETTLE_SECONDS", "1")
+    source, content, writer = _start_writing(simulated_month, pieces=20, pause=0.15)
 
     cursor, ticks_while_writing = None, 0
     while writer.is_alive():
@@ -75,13 +82,7 @@ def test_sensor_registers_a_growing_file_only_once_it_settles(platform, instance
 
 def test_ingest_leaves_a_file_being_written_for_the_next_ingest(platform, instance, defs, warehouse_url,
                                                                 simulated_month):
-    source, content = _births(simulated_month)
-    (settings.landing_dir() / "nhs").mkdir()
-    target = settings.landing_dir() / "nhs" / source.name
-    writer = SlowWriter(content, target, pieces=40, pause=0.1)
-    writer.start()
-    while not target.exists():
-        time.sleep(0.01)
+    source, content, writer = _start_writing(simulated_month, pieces=40, pause=0.1)
 
     growing = ingest_landing_zone(instance, defs, platform, ["nhs"], settle_seconds=0.5)
     assert writer.is_alive(), "the file must still have been growing for the whole ingest"

@@ -2,7 +2,6 @@
 shrinks past its contract's threshold is held back (in raw, out of staging and conformed) until a person
 accepts it; an overdue feed is reported from its contract's cadence."""
 
-import csv
 
 import psycopg
 from dagster import AssetCheckKey, AssetKey, materialize
@@ -18,6 +17,7 @@ from gmoda_assets.ingest.volume import CHECK_NAME
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import contract_for, feed_contracts
 from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.helpers import deliver, read_delivery
 
 EYFSP = contract_for("stockport.eyfsp")
 # Staging of every council feed (the fact reads all ten councils, dim_setting their settings), the dimensions and
@@ -27,17 +27,6 @@ EYFSP_BUILD = [postcode_lookup, *[a for a in staging_assets if contract_for(".".
                *dimension_assets, *[a for a in council_assets if a.key.path[1] in ("dim_setting", "fact_early_years_outcomes")]]
 
 
-def _rows(path) -> tuple[list[str], list[list[str]]]:
-    with path.open(encoding=EYFSP.encoding, newline="") as handle:
-        header, *rows = csv.reader(handle, delimiter=EYFSP.delimiter)
-    return header, rows
-
-
-def _deliver(partner: str, file_name: str, header: list[str], rows: list[list[str]]) -> None:
-    path = settings.landing_dir() / partner / file_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
 
 
 def _latest_volume_check(instance, contract):
@@ -77,8 +66,8 @@ def test_a_shrunken_snapshot_is_held_back_until_a_person_accepts_it(platform, in
     """97 children, then 8: the 8-row snapshot is loaded to raw but fails the blocking volume check with the
     counts, and staging and conformed keep the 97; once accepted, the next build stages the 8."""
     [source] = (simulated_month / "stockport").glob("Stockport EYFSP *.csv")
-    header, rows = _rows(source)
-    _deliver("stockport", "Stockport EYFSP October 2025.csv", header, rows)
+    header, rows = read_delivery(source)
+    deliver("stockport", "Stockport EYFSP October 2025.csv", header, rows)
     assert _ingest(instance, defs, platform).tally.runs_failed == 0
     assert _latest_volume_check(instance, EYFSP).passed  # the first delivery: nothing to compare with
     _build()
@@ -86,7 +75,7 @@ def test_a_shrunken_snapshot_is_held_back_until_a_person_accepts_it(platform, in
     staged_before, conformed_before = _staged_drops(warehouse_url), _conformed_stockport(warehouse_url)
     assert set(staged_before) == {good} and conformed_before == sum(staged_before.values()) > 50
 
-    _deliver("stockport", "Stockport EYFSP November 2025.csv", header, rows[:8])
+    deliver("stockport", "Stockport EYFSP November 2025.csv", header, rows[:8])
     report = _ingest(instance, defs, platform)
     assert report.tally.runs_failed == 1 and "blocking asset check failed" in report.tally.failures[0]
     assert f"raw/stockport/eyfsp {CHECK_NAME} (error)" in report.tally.checks_failed
@@ -128,10 +117,10 @@ def test_a_normal_delivery_passes_and_is_staged(platform, instance, defs, wareho
     """A snapshot a few children smaller (within the 10% allowed) and an increment far smaller than the backfill
     before it (increments are not guarded by default) both pass and are built from."""
     [source] = (simulated_month / "stockport").glob("Stockport EYFSP *.csv")
-    header, rows = _rows(source)
-    _deliver("stockport", "Stockport EYFSP October 2025.csv", header, rows)
+    header, rows = read_delivery(source)
+    deliver("stockport", "Stockport EYFSP October 2025.csv", header, rows)
     assert _ingest(instance, defs, platform).tally.runs_failed == 0
-    _deliver("stockport", "Stockport EYFSP November 2025.csv", header, rows[:-5])
+    deliver("stockport", "Stockport EYFSP November 2025.csv", header, rows[:-5])
     report = _ingest(instance, defs, platform)
     assert report.tally.runs_failed == 0 and not report.tally.checks_failed
     check = _latest_volume_check(instance, EYFSP)
