@@ -38,10 +38,6 @@ class Rules:
     rounding_base: int  # published counts are multiples of it
     rate_decimals: int  # decimal places of a published percentage
 
-    def suite_params(self) -> dict[str, int]:
-        """Values that expectation suites name as ``{disclosure.<rule>}``."""
-        return {f"disclosure.{name}": value for name, value in vars(self).items()}
-
 
 @cache
 def rules() -> Rules:

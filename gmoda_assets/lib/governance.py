@@ -1,9 +1,9 @@
 """Data-sharing agreements, enforced: no product asset may use a partner feed without a live agreement that
 permits its purpose.
 
-Every product asset (``synthetic``, ``model``, ``signposting``, ``mart``) is made by the product factory
-(``gmoda_assets.lib.products.product_asset``), which declares its purpose with the asset tag ``gmoda/purpose``
-and puts the run-time check first in its body. The rules are checked twice:
+Every product asset (``synthetic``, ``model``, ``signposting``, ``mart``) is a table made by the table factory
+(``gmoda_assets.lib.table_assets.table_asset``) from a spec that names its purpose: the factory declares it with
+the asset tag ``gmoda/purpose`` and puts the run-time check first in the asset's body. The rules are checked twice:
 
 * when the code location loads, ``check_code_location(defs)`` (in ``definitions.py``) walks the asset graph
   and, for each asset with a purpose, every raw feed upstream of it (``["raw", partner, feed]``) must be
@@ -195,8 +195,8 @@ def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date) -> list
         if purpose is None and key.path[0] not in PRODUCT_SCHEMAS:
             continue  # not a product: the agreements bind what it feeds, not the asset itself
         if key not in _FACTORY_PRODUCTS:
-            problems.append(f"asset {asset} is a product not made by the product factory (product_asset), so it "
-                            "would run without the agreement check")
+            problems.append(f"asset {asset} is a product not made by the product factory (table_asset, from a spec "
+                            "with a purpose), so it would run without the agreement check")
             continue
         for upstream in sorted(graph.get_ancestor_asset_keys(key), key=lambda k: k.path):
             if upstream.path[0] != "raw":
@@ -210,12 +210,9 @@ def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date) -> list
     return problems
 
 
-def check_agreements(assets_or_defs: Definitions | Iterable, today: date | None = None) -> None:
+def check_agreements(defs: Definitions, today: date | None = None) -> None:
     """Raise ``AgreementError`` naming every product asset the product factory did not make, and every (asset,
-    upstream raw feed) pair without a live agreement for the asset's purpose.
-
-    ``assets_or_defs`` is a ``Definitions`` or the assets (and specs) to build one from."""
-    defs = assets_or_defs if isinstance(assets_or_defs, Definitions) else Definitions(assets=list(assets_or_defs))
+    upstream raw feed) pair without a live agreement for the asset's purpose."""
     graph = defs.resolve_asset_graph()
     problems = _problems(graph, sorted(graph.get_all_asset_keys(), key=lambda k: k.path), today or current_date())
     if problems:

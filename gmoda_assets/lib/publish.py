@@ -1,7 +1,8 @@
 """Write, check, publish: how a table past raw (a ``TableSpec``) replaces its live version.
 
 1. Write: the new version is built as a candidate, ``<schema>.<table>__candidate`` (an unlogged table with the
-   live table's columns and NOT NULLs), by one INSERT ... SELECT inside PostgreSQL.
+   live table's columns and NOT NULLs, readable by no analyst), by one INSERT ... SELECT inside PostgreSQL, or,
+   for a ``Computed`` table, by COPY of the rows its function returns.
 2. Check: the table's whole suite runs on the candidate (Great Expectations, inside PostgreSQL).
 3. Publish: only when no blocking check fails do the candidate's rows replace the live table's, in one
    transaction. A rebuilt table is truncated and refilled; a dimension is upserted on its surrogate key and
@@ -19,14 +20,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetCheckResult, DagsterLogManager
+from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
 from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
-from gmoda_assets.lib.tables import UNKNOWN, TableSpec, comment_changes
+from gmoda_assets.lib.tables import UNKNOWN, Computed, TableSpec, comment_changes
 from gmoda_assets.resources import Warehouse
 
 SAMPLE = 5  # failing rows named in a refusal
+# Default privileges (sql/040_roles.sql) let analysts read every new table in synthetic and mart; a candidate
+# is not published, so they lose it at once.
+ANALYST_ROLE = "gmoda_analyst"
 
 
 @dataclass
@@ -44,7 +48,8 @@ def _names(names, prefix: str | None = None) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(prefix, n) if prefix else sql.Identifier(n) for n in names)
 
 
-def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse, log: DagsterLogManager) -> Build:
+def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse,
+                        context: AssetExecutionContext) -> Build:
     """Build ``spec``'s table as a candidate, check it with ``checks`` and publish it unless a blocking one fails."""
     live, candidate = _tables(spec)
     with warehouse.connect(autocommit=True) as conn:
@@ -53,15 +58,21 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
         with conn.transaction():
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(candidate))
             conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(candidate, live))
-            conn.execute(_fill(spec, live, candidate))
-            metadata = _measure(conn, spec, live, candidate)
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(candidate, sql.Identifier(ANALYST_ROLE)))
+            if isinstance(spec.source, Computed):
+                rows, computed = spec.source.compute(context, conn)
+                _copy(conn, spec, candidate, rows)
+            else:
+                conn.execute(_fill(spec, live, candidate))
+                computed = {}
+            metadata = {**_measure(conn, spec, live, candidate), **computed}
         results = validate_in_postgres(warehouse.sqlalchemy_url, f"SELECT * FROM {candidate.as_string()}", checks,
                                        spec.key)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
         with conn.transaction():
             conn.execute(_publish(spec, live, candidate))
-            _comment(conn, spec, log)
+            _comment(conn, spec, context.log)
             conn.execute(sql.SQL("DROP TABLE {}").format(candidate))
     return Build(metadata, results, None)
 
@@ -82,6 +93,23 @@ def _select(spec: TableSpec, names: list[str]) -> sql.Composable:
     return sql.SQL("SELECT {} FROM ({}) AS s {}").format(
         sql.SQL(", ").join(sql.SQL("{} AS {}").format(spec.expression(n), sql.Identifier(n)) for n in names),
         spec.source.relation(spec), joins)
+
+
+def _copy(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows) -> None:
+    """COPY a computed table's rows into the candidate: a DataFrame's columns by name, tuples in column order."""
+    names = list(spec.columns)
+    if hasattr(rows, "itertuples"):  # a pandas DataFrame; missing values (NaN, NaT, None) become NULL
+        if sorted(rows.columns) != sorted(names):
+            raise ValueError(f"{spec.qualified_name}: the computed rows have columns {', '.join(map(str, rows.columns))}; "
+                             f"the table has {', '.join(names)}")
+        frame = rows[names].astype(object)
+        rows = frame.where(frame.notna(), None).itertuples(index=False, name=None)
+    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(candidate, _names(names))) as copy:
+        for number, row in enumerate(rows, start=1):
+            if len(row) != len(names):
+                raise ValueError(f"{spec.qualified_name}: computed row {number} has {len(row)} values; the table has "
+                                 f"{len(names)} columns ({', '.join(names)})")
+            copy.write_row(row)
 
 
 def _fill(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> sql.Composable:

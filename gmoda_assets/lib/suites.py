@@ -15,6 +15,10 @@ checks, each a mapping of
 ``str.format`` (so a literal brace, as in a regex ``[0-9]{{6}}``, is doubled). In a query with a JOIN, alias
 ``{batch}`` yourself (``FROM {batch} AS s JOIN ...``); in one without, GE aliases it ``subselect``.
 
+A description or a text argument may name a configured value as ``{<group>.<name>}``, filled in when the
+suite is read: ``{disclosure.min_count}`` is ``min_count`` in ``governance/disclosure.yaml``. A name that is
+not configured fails loading with the file and check named.
+
 Files are validated when read, so a typo fails loading the definitions with the file and check named, not a
 run hours later.
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from gmoda_assets.lib.disclosure import rules
 from gmoda_assets.lib.quality import CheckDef
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
@@ -32,6 +37,7 @@ EXPECTATION_KEYS = {"type", "kwargs"}
 OPTIONAL_EXPECTATION_KEYS = {"about"}
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # Dagster check names are Python-identifier-like
 _EXPECTATION_TYPE = re.compile(r"^(expect_[a-z0-9_]+|unexpected_rows_expectation)$")
+_PARAMETER = re.compile(r"\{([a-z_]+\.[a-z_]+)\}")  # {disclosure.min_count}; {batch} is left to GE
 
 
 class SuiteError(ValueError):
@@ -53,11 +59,35 @@ def load_suite(asset_key: list[str]) -> list[CheckDef]:
         raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, list) or not document:
         raise SuiteError(f"{path}: a suite is a non-empty list of checks")
-    checks = [_check(path, i, item) for i, item in enumerate(document, start=1)]
+    known = parameters()
+    checks = [_check(path, i, _filled(path, i, item, known)) for i, item in enumerate(document, start=1)]
     names = [c.name for c in checks]
     if duplicates := sorted({n for n in names if names.count(n) > 1}):
         raise SuiteError(f"{path}: check names must be unique; repeated: {', '.join(duplicates)}")
     return checks
+
+
+def parameters() -> dict[str, object]:
+    """The configured values a suite may name, as ``{<group>.<name>}``."""
+    return {f"disclosure.{name}": value for name, value in vars(rules()).items()}
+
+
+def _filled(path: Path, number: int, item, known: dict[str, object]):
+    """``item`` (a check, or any part of one) with each ``{<group>.<name>}`` in its texts replaced by its value."""
+    if isinstance(item, dict):
+        return {k: _filled(path, number, v, known) for k, v in item.items()}
+    if isinstance(item, list):
+        return [_filled(path, number, v, known) for v in item]
+    if not isinstance(item, str):
+        return item
+
+    def value(match: re.Match) -> str:
+        if match.group(1) not in known:
+            raise SuiteError(f"{path}: check {number} names {{{match.group(1)}}}, which is not one of "
+                             f"{', '.join(sorted(known))}")
+        return str(known[match.group(1)])
+
+    return _PARAMETER.sub(value, item)
 
 
 def _check(path: Path, number: int, item) -> CheckDef:

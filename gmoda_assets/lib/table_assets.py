@@ -5,11 +5,17 @@ The asset carries the spec's description, ``dagster/column_schema``, ``dagster/c
 (``expectations/<schema>.<table>.yaml``). Materialising it builds the table by write, check, publish
 (``gmoda_assets.lib.publish``). The asset is subsettable, so each check can also be executed on its own (from
 the UI, or by a run that selects only checks): it then validates the live table and builds nothing.
+
+This is also the product factory: a table in a product schema (``synthetic``, ``model``, ``signposting``,
+``mart``) must name its purpose, which becomes the asset's ``gmoda/purpose`` tag (read by the agreement check
+when the code location loads), and every run of it first checks the agreements again (``require_agreements``),
+so a product whose agreement ended while the code location stayed loaded fails before it reads anything.
 """
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, Failure, MaterializeResult, multi_asset
 
 from gmoda_assets.lib import publish
+from gmoda_assets.lib.governance import PRODUCT_SCHEMAS, product_tags, require_agreements
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.tables import TableSpec
 from gmoda_assets.resources import Warehouse
@@ -20,21 +26,27 @@ def table_asset(spec: TableSpec) -> AssetsDefinition:
     on it and publishes it only when no blocking check fails; selecting only checks runs them on the live table."""
     checks = load_suite(spec.key)
     asset_key = AssetKey(spec.key)
+    if (spec.schema in PRODUCT_SCHEMAS) != (spec.purpose is not None):
+        raise ValueError(f"{spec.qualified_name}: a table in {', '.join(PRODUCT_SCHEMAS)} is a product and names its "
+                         "purpose; a table elsewhere names none")
+    tags = product_tags(asset_key, spec.purpose) if spec.purpose else {}
 
     @multi_asset(
         name="__".join(spec.key),
         specs=[AssetSpec(asset_key, description=spec.description, deps=spec.deps, group_name=spec.schema,
-                         kinds={"postgres"}, metadata=spec.metadata)],
+                         kinds={"postgres"}, metadata=spec.metadata, tags=tags)],
         check_specs=[c.spec(spec.key) for c in checks],
         can_subset=True,
     )
     def build(context: AssetExecutionContext, warehouse: Warehouse):
+        if spec.purpose:
+            require_agreements(context)
         selected = {k.name for k in context.selected_asset_check_keys}
         if asset_key not in context.selected_asset_keys:
             yield from publish.check_live(spec, [c for c in checks if c.name in selected], warehouse)
             return
         # Every check runs on the candidate, selected or not: a blocking check cannot be stepped round.
-        outcome = publish.write_check_publish(spec, checks, warehouse, context.log)
+        outcome = publish.write_check_publish(spec, checks, warehouse, context)
         results = [r for r in outcome.checks if r.check_name in selected]
         if outcome.refused:
             yield from results

@@ -16,14 +16,45 @@ its suite), and the SQL that builds the table by write, check, publish (``gmoda_
 ``CREATE TABLE`` (types, constraints, foreign keys) stays in ``sql/``; the table's and columns' comments are
 the spec's descriptions (``comment_changes``, applied when the warehouse is set up and by every build).
 
+Where the rows come from (``source``):
+
+* ``Tables``: tables of one shape (one kind of feed from each partner), one after another;
+* ``Query``: a SQL query over the warehouse;
+* ``Rows``: reference data shipped in the package;
+* ``Computed``: rows made in Python by ``compute(context, conn) -> (rows, metadata)``, for what SQL cannot
+  say (a linkage model's matches, a trained model's scores, synthetic records). ``rows`` is a pandas DataFrame
+  with the table's columns or an iterable of tuples in the table's column order; they are COPYed into the
+  candidate and go through the same checks and publish as any other table. ``metadata`` joins the
+  materialisation's. ``conn`` is the build's connection (acting as gmoda_transformer), inside the transaction
+  that writes the candidate: read what ``assets`` names through it. For example::
+
+      def _matches(context, conn):
+          frame = link(conn.execute("SELECT ... FROM staging.linkage_features").fetchall())
+          return frame, {"clusters": int(frame.person_key.nunique())}
+
+      PERSON_LINKS = TableSpec("linked", "person_links", "Each staging record's person, ...", {
+          "record_key": Column("text", "The staging record."),
+          "person_key": Column("bigint", "The person it belongs to."),
+          "match_probability": Column("double precision", "..."),
+      }, Computed(_matches, assets=(("staging", "linkage_features"),),
+                  column_lineage={"record_key": ((("staging", "linkage_features"), "record_key"),)}))
+
+  A computed table is rebuilt whole at each build, and its columns take the rows' values as they are (no
+  expression, no lookup).
+
 A column's expression reads only its own ``sources`` (or a source's tags, such as ``partner_id``) from ``s``;
 a column with a lookup gets its dimension's key, the dimension joined under the column's name.
+
+A product (a table in ``synthetic``, ``model``, ``signposting`` or ``mart``) names its ``purpose``, one of the
+purposes agreements grant (``gmoda_assets.lib.governance``): the factory tags the asset with it, so the code
+location does not load while a feed upstream lacks a live agreement for that purpose, and checks the
+agreements again first thing in every run.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
+from dagster import AssetExecutionContext, AssetKey, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 from psycopg import Connection, sql
 
 UNKNOWN = -1  # every dimension's unknown member
@@ -85,14 +116,12 @@ class Tables:
             for t in self.tables)
 
 
-@dataclass(frozen=True)
-class Query:
-    """Rows of a SQL query over the warehouse, which reads ``assets``; ``column_lineage`` names the asset columns
-    each column of the table comes from."""
+class _ReadsAssets:
+    """A source that reads the assets ``assets``; ``column_lineage`` names, for each column of the table, the
+    asset columns it comes from."""
 
-    query: sql.Composable
-    assets: tuple[tuple[str, ...], ...] = ()
-    column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
+    assets: tuple[tuple[str, ...], ...]
+    column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]]
 
     @property
     def deps(self) -> list[AssetKey]:
@@ -101,8 +130,27 @@ class Query:
     def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
         return [TableColumnDep(asset_key=AssetKey(a), column_name=c) for a, c in self.column_lineage.get(name, ())]
 
+
+@dataclass(frozen=True)
+class Query(_ReadsAssets):
+    """Rows of a SQL query over the warehouse."""
+
+    query: sql.Composable
+    assets: tuple[tuple[str, ...], ...] = ()
+    column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
+
     def relation(self, spec: "TableSpec") -> sql.Composable:
         return self.query
+
+
+@dataclass(frozen=True)
+class Computed(_ReadsAssets):
+    """Rows made in Python by ``compute(context, conn) -> (rows, metadata)``: a pandas DataFrame with the
+    table's columns, or tuples in the table's column order, COPYed into the candidate."""
+
+    compute: Callable[[AssetExecutionContext, Connection], tuple[object, Mapping]]
+    assets: tuple[tuple[str, ...], ...] = ()
+    column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,9 +191,18 @@ class TableSpec:
     name: str
     description: str  # the asset's description in the UI and the table's COMMENT
     columns: Mapping[str, Column]  # in the order of the CREATE TABLE
-    source: Tables | Query | Rows
+    source: Tables | Query | Rows | Computed
     keys: StableKeys | None = None  # None: rebuilt whole at each build
     metrics: Mapping[str, str] = field(default_factory=dict)  # extra materialisation metadata: SQL aggregates
+    purpose: str | None = None  # a product's purpose (gmoda_assets.lib.governance.PURPOSES)
+
+    def __post_init__(self):
+        if isinstance(self.source, Computed):
+            derived = [n for n, c in self.columns.items() if c.expression or c.lookup]
+            if self.keys or derived:
+                raise ValueError(f"{self.qualified_name}: a computed table is rebuilt whole from the rows its function "
+                                 f"returns, so it has no stable keys and no column expressions or lookups "
+                                 f"({', '.join(derived) or 'keys'})")
 
     @property
     def key(self) -> list[str]:

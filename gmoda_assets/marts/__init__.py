@@ -1,2 +1,2 @@
-"""Marts: disclosure-controlled aggregates for Tableau and R, each made by the product factory
-(``gmoda_assets/lib/products.py``) under the statistical-disclosure rules in ``governance/disclosure.yaml``."""
+"""Marts: disclosure-controlled aggregates for Tableau and R, each a product table (a spec with a purpose, made
+by ``gmoda_assets.lib.table_assets``) under the statistical-disclosure rules in ``governance/disclosure.yaml``."""

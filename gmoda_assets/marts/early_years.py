@@ -7,47 +7,16 @@ from collections import defaultdict
 from dagster import AssetExecutionContext
 
 from gmoda_assets.lib.disclosure import protect_rates, rules
-from gmoda_assets.lib.products import ProductTable, Rows, table_product
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, Computed, TableSpec
 
 SEXES = ("female", "male")
 ALL = "all"
 RULE = rules()
 SUPPRESSED = "null: suppressed"
 ROUNDED = f"rounded to the nearest {RULE.rounding_base}"
-
-GLD_BY_COUNCIL = ProductTable(
-    key=("mart", "eyfsp_gld_by_council"),
-    purpose="statistics",
-    deps=(("conformed", "fact_early_years_outcomes"), ("conformed", "dim_partner")),
-    columns={
-        "council_code": ("text", "ONS code of the council that assessed the children, E08000001 Bolton ... "
-                                 "E08000010 Wigan."),
-        "council_name": ("text", "Name of the council, e.g. Stockport Council."),
-        "academic_year": ("text", "Academic year of the assessment at the end of Reception, e.g. 2024/25."),
-        "sex": ("text", "female, male, or all (female and male together; children whose sex is recorded as neither "
-                        "are in no row, so a row of all is the sum of its female and male rows)."),
-        "children_assessed": ("integer", f"Children with a recorded GLD outcome, {ROUNDED}; "
-                                         f"{SUPPRESSED} (fewer than {RULE.min_count}, or hidden so that such a cell cannot be "
-                                         "worked out from the other rows of its council and year)."),
-        "children_gld": ("integer", "Of them, children who reached a Good Level of Development, "
-                                    f"{ROUNDED}; {SUPPRESSED} (fewer than {RULE.min_count} did or did not, its count of children "
-                                    "is suppressed, or hidden to protect such a cell)."),
-        "gld_percent": ("numeric", "Percentage reaching a Good Level of Development, from the unrounded counts, to "
-                                   f"{RULE.rate_decimals} decimal places; null whenever children_gld is."),
-    },
-    comment="Good Level of Development at the end of Reception by council, academic year and sex; "
-            f"disclosure-controlled (rules in gmoda_assets/governance/disclosure.yaml): counts below {RULE.min_count} "
-            f"and the cells that would reveal them are null, counts {ROUNDED}.",
-    primary_key=("council_code", "academic_year", "sex"),
-    lineage={
-        "council_code": (("conformed", "dim_partner", "council_code"),),
-        "council_name": (("conformed", "dim_partner", "partner_name"),),
-        **{c: (("conformed", "fact_early_years_outcomes", c),) for c in ("academic_year", "sex")},
-        **{c: (("conformed", "fact_early_years_outcomes", "gld"), ("conformed", "fact_early_years_outcomes", "sex"))
-           for c in ("children_assessed", "children_gld", "gld_percent")},
-    },
-    suite_params=RULE.suite_params(),
-)
+FACT = ("conformed", "fact_early_years_outcomes")
+PARTNER = ("conformed", "dim_partner")
 
 # Children with a recorded outcome and sex, per council, year and sex; a well-formed year only (staging keeps
 # the year as delivered).
@@ -60,15 +29,8 @@ _COUNTS = """
 """
 
 
-@table_product(GLD_BY_COUNCIL)
-def eyfsp_gld_by_council(context: AssetExecutionContext, conn) -> Rows:
-    """Good Level of Development (GLD) at the end of Reception, for Tableau and R: one row per council,
-    academic year and sex (female, male and all), with the children assessed, the children reaching a GLD
-    and the percentage, from `conformed.fact_early_years_outcomes`. Safe to publish: counts below the
-    threshold (a GLD count also when its complement is below it) are suppressed (null), and so is a second cell
-    of the same council and year wherever one alone would let the first be worked out from the total; counts
-    are rounded. The threshold (10) and rounding (to 5) are configuration: `gmoda_assets/governance/disclosure.yaml`.
-    Purpose: statistics, under data-sharing agreement GMODA-DSA-001."""
+def _gld_by_council(context: AssetExecutionContext, conn) -> tuple[list[tuple], dict]:
+    """The published rows: each council and year's cells counted, then protected as one additive group."""
     groups: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = defaultdict(
         lambda: {sex: (0, 0) for sex in SEXES})  # a sex with no child is a cell of 0, suppressed like any small one
     for code, name, year, sex, children, gld in conn.execute(_COUNTS, (list(SEXES),)):
@@ -84,4 +46,41 @@ def eyfsp_gld_by_council(context: AssetExecutionContext, conn) -> Rows:
                   "min_count": RULE.min_count, "rounding_base": RULE.rounding_base}
 
 
+GLD_BY_COUNCIL = TableSpec(
+    "mart", "eyfsp_gld_by_council",
+    "Good Level of Development (GLD) at the end of Reception, for Tableau and R: one row per council, academic "
+    "year and sex (female, male and all), with the children assessed, the children reaching a GLD and the "
+    "percentage, from conformed.fact_early_years_outcomes. Safe to publish: counts below "
+    f"{RULE.min_count} (a GLD count also when its complement is below it) are suppressed (null), and so is a "
+    "second cell of the same council and year wherever one alone would let the first be worked out from the "
+    f"total; counts are {ROUNDED}. The rules are configuration: gmoda_assets/governance/disclosure.yaml. "
+    "Purpose: statistics, under data-sharing agreement GMODA-DSA-001.",
+    {
+        "council_code": Column("text", "ONS code of the council that assessed the children, E08000001 Bolton ... "
+                                       "E08000010 Wigan."),
+        "council_name": Column("text", "Name of the council, e.g. Stockport Council."),
+        "academic_year": Column("text", "Academic year of the assessment at the end of Reception, e.g. 2024/25."),
+        "sex": Column("text", "female, male, or all (female and male together; children whose sex is recorded as "
+                              "neither are in no row, so a row of all is the sum of its female and male rows)."),
+        "children_assessed": Column("integer", f"Children with a recorded GLD outcome, {ROUNDED}; {SUPPRESSED} "
+                                               f"(fewer than {RULE.min_count}, or hidden so that such a cell cannot be "
+                                               "worked out from the other rows of its council and year)."),
+        "children_gld": Column("integer", "Of them, children who reached a Good Level of Development, "
+                                          f"{ROUNDED}; {SUPPRESSED} (fewer than {RULE.min_count} did or did not, its "
+                                          "count of children is suppressed, or hidden to protect such a cell)."),
+        "gld_percent": Column("numeric", "Percentage reaching a Good Level of Development, from the unrounded "
+                                         f"counts, to {RULE.rate_decimals} decimal places; null whenever children_gld "
+                                         "is."),
+    },
+    Computed(_gld_by_council, assets=(FACT, PARTNER), column_lineage={
+        "council_code": ((PARTNER, "council_code"),),
+        "council_name": ((PARTNER, "partner_name"),),
+        **{c: ((FACT, c),) for c in ("academic_year", "sex")},
+        **{c: ((FACT, "gld"), (FACT, "sex")) for c in ("children_assessed", "children_gld", "gld_percent")},
+    }),
+    purpose="statistics",
+)
+
+eyfsp_gld_by_council = table_asset(GLD_BY_COUNCIL)
+SPECS = [GLD_BY_COUNCIL]
 mart_assets = [eyfsp_gld_by_council]

@@ -3,20 +3,23 @@
 
 A table is added here the way the README says: a CREATE TABLE, one spec and one suite file, nothing else. It
 is handed to gmoda_transformer (the role that owns and builds every table past raw) and built by a login in
-that role, not by the administrator."""
+that role, not by the administrator. So is a product whose rows are computed in Python."""
 
+from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
+import pandas as pd
 import psycopg
 import pytest
-from dagster import AssetCheckKey, AssetSelection, materialize
+from dagster import AssetCheckKey, AssetSelection, Definitions, materialize
 from psycopg import sql
 
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.definitions import TABLE_SPECS
-from gmoda_assets.lib import suites
+from gmoda_assets.lib import governance, suites
+from gmoda_assets.lib.governance import AgreementError, check_agreements
 from gmoda_assets.lib.table_assets import table_asset
-from gmoda_assets.lib.tables import Column, Lookup, Query, TableSpec
+from gmoda_assets.lib.tables import Column, Computed, Lookup, Query, TableSpec
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import failure_message
 
@@ -180,3 +183,86 @@ def test_a_check_run_on_its_own_validates_the_live_table(added, warehouse_url, i
         # Nothing was built: no candidate, and the live table is as the test left it.
         assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM conformed.test_council_areas").fetchone() == (9,)
+
+
+PRODUCT_TABLE = "CREATE TABLE mart.test_children_by_council (lad19cd text PRIMARY KEY, children_0_15 integer NOT NULL)"
+GMP_INCIDENTS = ("raw", "gmp", "incidents")
+
+
+def children_by_council(copies: int, purpose: str = "statistics", feeds: tuple = ()):
+    """A product computed in Python (a DataFrame): children per council area, each council ``copies`` times;
+    ``made`` counts the times its rows were made."""
+    made = []
+
+    def rows(context, conn):
+        made.append(copies)
+        frame = pd.DataFrame(conn.execute(COUNCILS).fetchall(), columns=["lad19cd", "name", "lsoas", "children"])
+        frame = frame.rename(columns={"children": "children_0_15"})[["children_0_15", "lad19cd"]]  # by name
+        return pd.concat([frame] * copies), {"councils": len(frame)}
+
+    spec = TableSpec("mart", "test_children_by_council", "Children aged 0-15 per council area, mid-2015.", {
+        "lad19cd": Column("text", "Council area ONS code."),
+        "children_0_15": Column("integer", "Children aged 0-15, mid-2015."),
+    }, Computed(rows, assets=(GEOGRAPHY, *feeds), column_lineage={"lad19cd": ((GEOGRAPHY, "lad19cd"),)}),
+        purpose=purpose)
+    return table_asset(spec), made
+
+
+@pytest.fixture(scope="module")
+def product(added, warehouse_url, tmp_path_factory):
+    """The product's table created as sql/ would, and its suite file (the added table's checks)."""
+    suite_dir = tmp_path_factory.mktemp("product_expectations")
+    (suite_dir / "mart.test_children_by_council.yaml").write_text(SUITE, encoding="utf-8")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(PRODUCT_TABLE)
+        try:
+            yield suite_dir
+        finally:
+            conn.execute("DROP TABLE IF EXISTS mart.test_children_by_council, mart.test_children_by_council__candidate")
+
+
+def computed_product(suite_dir, *args, **kwargs):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(suites, "SUITES_DIR", suite_dir)
+        return children_by_council(*args, **kwargs)
+
+
+def test_a_computed_table_is_checked_before_it_replaces_the_live_one(added, product, warehouse_url):
+    (good, _), (doubled, _) = computed_product(product, 1), computed_product(product, 2)
+    result = build(good, added["warehouse"])
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["dagster/row_count"].value == 10
+    assert event.materialization.metadata["councils"].value == 10
+    assert good.specs_by_key[good.key].tags[governance.PURPOSE_TAG] == "statistics"
+    with psycopg.connect(warehouse_url, autocommit=True) as reader:
+        before = reader.execute("SELECT * FROM mart.test_children_by_council ORDER BY 1").fetchall()
+        assert len(before) == 10 and before[0][0] == "E08000001" and all(n > 10000 for _, n in before)
+        result = build(doubled, added["warehouse"], succeed=False)
+        assert reader.execute("SELECT * FROM mart.test_children_by_council ORDER BY 1").fetchall() == before
+        assert reader.execute("SELECT count(*) FROM mart.test_children_by_council__candidate").fetchone() == (20,)
+    assert not result.get_asset_materialization_events()
+    message = failure_message(result)
+    assert "mart.test_children_by_council was not published: blocking check(s) one_row_per_council" in message
+    assert "councils=20" in message
+
+
+def test_a_product_without_a_live_agreement_fails_naming_feed_purpose_and_agreement(added, product, warehouse_url,
+                                                                                   monkeypatch):
+    readiness, made = computed_product(product, 1, "school_readiness", (GMP_INCIDENTS,))
+    naming = ("mart/test_children_by_council (purpose school_readiness) uses feed gmp.incidents without a live "
+              "data-sharing agreement for school_readiness")
+    with pytest.raises(AgreementError) as raised:  # the code location would not load
+        check_agreements(Definitions(assets=[readiness], resources={"warehouse": Warehouse()}),
+                         today=date(2026, 1, 15))
+    assert naming in str(raised.value) and "GMODA-DSA-004 does not permit school_readiness" in str(raised.value)
+
+    build(computed_product(product, 1)[0], added["warehouse"])
+    with psycopg.connect(warehouse_url) as conn:
+        before = conn.execute("SELECT * FROM mart.test_children_by_council ORDER BY 1").fetchall()
+    monkeypatch.setenv(governance.DRILL_ENV, "1")
+    monkeypatch.setenv(governance.TODAY_ENV, "2026-01-15")
+    result = build(readiness, added["warehouse"], succeed=False)  # and a run of it fails before making a row
+    assert made == [] and naming in failure_message(result)
+    assert "GMODA-DSA-004 does not permit school_readiness" in failure_message(result)
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("SELECT * FROM mart.test_children_by_council ORDER BY 1").fetchall() == before

@@ -6,27 +6,20 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    Definitions,
-    MaterializeResult,
-    asset,
-    materialize,
-)
+from dagster import AssetKey, Definitions, asset, materialize
 
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_health_police_housing import POLICE_INCIDENTS, fact_assets_hpp
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
 from gmoda_assets.ingest.runner import ingest_landing_zone
-from gmoda_assets.lib import governance, settings
+from gmoda_assets.lib import governance, settings, suites
 from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.governance import (
     PURPOSE_TAG,
@@ -35,7 +28,8 @@ from gmoda_assets.lib.governance import (
     feed_is_live,
     live_agreement_for,
 )
-from gmoda_assets.lib.products import product_asset
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, Computed, TableSpec
 from gmoda_assets.marts.early_years import GLD_BY_COUNCIL
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.helpers import copy_drops
@@ -92,22 +86,39 @@ def test_live_agreement_for_judges_purpose_and_dates():
     assert not feed_is_live("nhs.no_such_feed", LIVE_DAY)
 
 
+SUITE = """
+- name: ok
+  description: The one row is there.
+  blocking: true
+  expectations:
+    - type: expect_column_values_to_not_be_null
+      kwargs: {column: n}
+"""
+
+
 def _product(name: str, purpose: str, *deps: AssetKey, schema: str = "mart", ran: list | None = None):
-    """A product made by the factory, as every product is; ``ran`` notes each time its body runs."""
-    @product_asset(key=[schema, name], purpose=purpose, deps=deps, check_specs=[AssetCheckSpec("ok", asset=[schema, name])])
-    def _asset(context: AssetExecutionContext) -> MaterializeResult:
-        """A product for a test: it records that its body ran, and its check passes."""
+    """A product table made by the factory, as every product is; ``ran`` notes each time its rows are made."""
+    def one_row(context, conn):
         if ran is not None:
             ran.append(name)
-        return MaterializeResult(check_results=[AssetCheckResult(check_name="ok", passed=True)])
+        return [(1,)], {}
 
-    return _asset
+    spec = TableSpec(schema, name, "A product for a test: one row.", {"n": Column("integer", "One.")},
+                     Computed(one_row, assets=tuple(tuple(d.path) for d in deps)), purpose=purpose)
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        (Path(folder) / f"{schema}.{name}.yaml").write_text(SUITE, encoding="utf-8")
+        patch.setattr(suites, "SUITES_DIR", Path(folder))  # a suite is read when the asset is made
+        return table_asset(spec)
+
+
+def _defs(*assets) -> Definitions:
+    return Definitions(assets=list(assets), resources={"warehouse": Warehouse()})
 
 
 def test_asset_whose_feed_lacks_the_purpose_fails():
     readiness = _product("readiness_by_ward", "school_readiness", BOLTON_EYFSP, GMP_INCIDENTS)
     with pytest.raises(AgreementError) as raised:
-        check_agreements([readiness], today=LIVE_DAY)
+        check_agreements(_defs(readiness), today=LIVE_DAY)
     message = str(raised.value)
     assert "mart/readiness_by_ward" in message and "gmp.incidents" in message
     assert "school_readiness" in message and "GMODA-DSA-004 does not permit school_readiness" in message
@@ -125,30 +136,30 @@ def test_feed_reached_through_intermediate_assets_is_checked():
 
     features = _product("features", "school_readiness", linked.key, schema="model")
     with pytest.raises(AgreementError, match=r"model/features .*gmp\.incidents.*GMODA-DSA-004"):
-        check_agreements(Definitions(assets=[staged, linked, features]), today=LIVE_DAY)
-    check_agreements([staged, linked])  # no purpose anywhere, none is a product: nothing to enforce
+        check_agreements(_defs(staged, linked, features), today=LIVE_DAY)
+    check_agreements(_defs(staged, linked))  # no purpose anywhere, none is a product: nothing to enforce
 
 
 def test_allowed_combinations_pass():
-    check_agreements([
+    check_agreements(_defs(
         _product("incidents_by_ward", "statistics", GMP_INCIDENTS),
         _product("family_view", "signposting", GMP_INCIDENTS, TENANCIES, schema="signposting"),
         _product("readiness_by_ward", "school_readiness", BOLTON_EYFSP, AssetKey(["raw", "nhs", "hv_reviews"])),
         _product("children", "synthetic_data", BOLTON_EYFSP, schema="synthetic"),
-    ], today=LIVE_DAY)
+    ), today=LIVE_DAY)
 
 
 def test_expired_agreement_fails():
     stats = _product("incidents_by_ward", "statistics", GMP_INCIDENTS)
-    check_agreements([stats], today=date(2027, 3, 31))
+    check_agreements(_defs(stats), today=date(2027, 3, 31))
     with pytest.raises(AgreementError, match=r"gmp\.incidents .* on 2028-01-01: GMODA-DSA-004 expired on 2027-03-31"):
-        check_agreements([stats], today=date(2028, 1, 1))
+        check_agreements(_defs(stats), today=date(2028, 1, 1))
 
 
 def test_agreement_not_yet_started_fails():
     family = _product("family_view", "signposting", TENANCIES, schema="signposting")
     with pytest.raises(AgreementError, match=r"stockport_homes\.tenancies .*GMODA-DSA-005 does not start until 2024-10-01"):
-        check_agreements([family], today=date(2024, 9, 30))
+        check_agreements(_defs(family), today=date(2024, 9, 30))
 
 
 def test_unknown_purpose_rejected_by_the_factory():
@@ -173,12 +184,12 @@ def test_product_not_made_by_the_factory_rejected():
     for hand_made in (by_hand, untagged, tagged):
         name = hand_made.key.to_user_string()
         with pytest.raises(AgreementError, match=f"{name} is a product not made by the product factory"):
-            check_agreements([hand_made], today=LIVE_DAY)
+            check_agreements(_defs(hand_made), today=LIVE_DAY)
 
 
 def test_raw_key_that_is_not_a_feed_rejected():
     with pytest.raises(AgreementError, match="raw/gmp/stop_and_search, which is in raw but is not a feed"):
-        check_agreements([_product("x", "statistics", AssetKey(["raw", "gmp", "stop_and_search"]))], today=LIVE_DAY)
+        check_agreements(_defs(_product("x", "statistics", AssetKey(["raw", "gmp", "stop_and_search"]))), today=LIVE_DAY)
 
 
 def test_contract_naming_an_agreement_that_does_not_cover_it_rejected(monkeypatch, fresh_agreements):
@@ -200,19 +211,35 @@ def test_agreement_with_unknown_purpose_or_dates_out_of_order_rejected(monkeypat
             governance.validated_agreements()
 
 
-def test_require_agreements_fails_the_materialisation_once_the_agreement_expires(drill):
+@pytest.fixture
+def product_tables(warehouse_url):
+    """Live tables for the products ``incidents_by_ward`` and ``readiness_by_ward``, created as sql/ would."""
+    tables = ("mart.incidents_by_ward", "mart.readiness_by_ward")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        for table in tables:
+            conn.execute(f"CREATE TABLE {table} (n integer NOT NULL)")
+        yield
+        conn.execute(f"DROP TABLE {', '.join(tables)}")
+
+
+def test_require_agreements_fails_the_materialisation_once_the_agreement_expires(drill, product_tables, warehouse_url):
     ran: list[str] = []
     stats = _product("incidents_by_ward", "statistics", GMP_INCIDENTS, ran=ran)
     readiness = _product("readiness_by_ward", "school_readiness", BOLTON_EYFSP, ran=ran)
+    resources = {"warehouse": Warehouse()}
 
     drill(date(2027, 3, 31))
-    assert materialize([stats, readiness]).success
+    assert materialize([stats, readiness], resources=resources).success
     assert sorted(ran) == ["incidents_by_ward", "readiness_by_ward"]
 
     ran.clear()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("UPDATE mart.incidents_by_ward SET n = 2")  # the previous version, to be left alone
     drill(date(2028, 1, 1))  # same definitions, a later day
-    result = materialize([stats, readiness], selection=[stats.key], raise_on_error=False)
+    result = materialize([stats, readiness], selection=[stats.key], resources=resources, raise_on_error=False)
     assert not result.success and ran == []
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("SELECT n FROM mart.incidents_by_ward").fetchall() == [(2,)]
     failure = result.failure_data_for_node("mart__incidents_by_ward")
     assert failure.user_failure_data is not None
     assert "gmp.incidents" in failure.user_failure_data.description
@@ -229,7 +256,8 @@ def test_require_agreements_fails_when_the_purpose_is_not_permitted(drill):
 
     readiness = _product("readiness_by_ward", "school_readiness", staged.key, ran=ran)
     # Only the product is selected: its feed is found through the whole graph, not the run's selection.
-    result = materialize([staged, readiness], selection=[readiness.key], raise_on_error=False)
+    result = materialize([staged, readiness], selection=[readiness.key], resources={"warehouse": Warehouse()},
+                         raise_on_error=False)
     assert not result.success and ran == []
     description = result.failure_data_for_node("mart__readiness_by_ward").user_failure_data.description
     assert "mart/readiness_by_ward (purpose school_readiness) uses feed gmp.incidents" in description

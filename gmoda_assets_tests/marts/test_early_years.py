@@ -5,6 +5,7 @@ simulated tables, against an attacker who solves each council and year's totals 
 import itertools
 import random
 import shutil
+from contextlib import contextmanager
 from decimal import Decimal
 
 import psycopg
@@ -19,6 +20,7 @@ from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import disclosure, settings
 from gmoda_assets.lib.contracts import match_file
 from gmoda_assets.lib.disclosure import Rules, protect_rates, rounded
+from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.marts import early_years
 from gmoda_assets.marts.early_years import GLD_BY_COUNCIL, eyfsp_gld_by_council
 from gmoda_assets.resources import Warehouse
@@ -72,7 +74,7 @@ def _truth(url: str) -> dict[tuple, tuple]:
 def test_mart_published_with_its_checks_passing(built, warehouse_url):
     assert built.success
     evaluations = built.get_asset_check_evaluations()
-    assert {e.check_name for e in evaluations} == {c.name for c in GLD_BY_COUNCIL.checks()}
+    assert {e.check_name for e in evaluations} == {c.name for c in load_suite(GLD_BY_COUNCIL.key)}
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
     [event] = built.get_asset_materialization_events()
     metadata = event.materialization.metadata
@@ -84,8 +86,8 @@ def test_mart_published_with_its_checks_passing(built, warehouse_url):
             SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
             FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum""", (TABLE,)).fetchall()
-        assert catalog == [(n, t, d) for n, (t, d) in GLD_BY_COUNCIL.columns.items()]
-        assert conn.execute("SELECT obj_description(%s::regclass)", (TABLE,)).fetchone()[0] == GLD_BY_COUNCIL.comment
+        assert catalog == [(n, c.type, c.description) for n, c in GLD_BY_COUNCIL.columns.items()]
+        assert conn.execute("SELECT obj_description(%s::regclass)", (TABLE,)).fetchone()[0] == GLD_BY_COUNCIL.description
         assert conn.execute("SELECT to_regclass('mart.eyfsp_gld_by_council__candidate')").fetchone()[0] is None
     metadata = eyfsp_gld_by_council.specs_by_key[eyfsp_gld_by_council.key].metadata
     assert [(c.name, c.type, c.description) for c in metadata["dagster/column_schema"].columns] == catalog
@@ -176,7 +178,7 @@ def test_rounding_and_rates():
 
 def test_blocking_check_keeps_the_published_table(built, warehouse_url, monkeypatch):
     """A disclosure bug (no suppression, no rounding) is caught on the candidate; analysts keep the last
-    published table and the run fails naming the checks."""
+    published table, cannot read the rejected candidate, and the run fails naming the checks."""
     before = _published(warehouse_url)
     monkeypatch.setattr(early_years, "protect_rates", lambda group, rule: {
         s: (n, m, None if n == 0 else round(100 * m / n)) for s, (n, m) in group.items()})
@@ -185,22 +187,31 @@ def test_blocking_check_keeps_the_published_table(built, warehouse_url, monkeypa
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert {"no_small_cell_published", "counts_rounded"} <= failed
     description = result.failure_data_for_node("mart__eyfsp_gld_by_council").user_failure_data.description
-    assert "mart.eyfsp_gld_by_council not published" in description and "no_small_cell_published" in description
+    assert "mart.eyfsp_gld_by_council was not published" in description and "no_small_cell_published" in description
     assert _published(warehouse_url) == before
-    with psycopg.connect(warehouse_url) as conn:
-        assert conn.execute("SELECT to_regclass('mart.eyfsp_gld_by_council__candidate')").fetchone()[0] is None
+    with _analyst(warehouse_url) as analyst:
+        assert analyst.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == len(before)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            analyst.execute(f"SELECT count(*) FROM {TABLE}__candidate")
 
 
-def test_analysts_read_the_mart_and_not_what_it_is_built_from(built, warehouse_url):
+@contextmanager
+def _analyst(url: str):
+    """A connection as a login in gmoda_analyst."""
     login = "test_marts_analyst"
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP ROLE IF EXISTS {login}")
         conn.execute(f"CREATE ROLE {login} LOGIN IN ROLE gmoda_analyst")
     try:
-        with psycopg.connect(warehouse_url, user=login, autocommit=True) as analyst:
-            assert analyst.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == len(_published(warehouse_url))
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                analyst.execute("SELECT count(*) FROM conformed.fact_early_years_outcomes")
+        with psycopg.connect(url, user=login, autocommit=True) as analyst:
+            yield analyst
     finally:
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP ROLE {login}")
+
+
+def test_analysts_read_the_mart_and_not_what_it_is_built_from(built, warehouse_url):
+    with _analyst(warehouse_url) as analyst:
+        assert analyst.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == len(_published(warehouse_url))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            analyst.execute("SELECT count(*) FROM conformed.fact_early_years_outcomes")
