@@ -57,6 +57,8 @@ def test_load_suite_reads_checks(tmp_path, monkeypatch):
     ([GOOD_CHECK, GOOD_CHECK], "check names must be unique; repeated: keys_unique"),
     ({"checks": [GOOD_CHECK]}, "a suite is a non-empty list of checks"),
     (["keys_unique"], "check 1: a check is a mapping"),
+    ([{**GOOD_CHECK, "description": "At least {disclosure.smallest}."}],
+     "check 1 names {disclosure.smallest}, which is not one of disclosure.min_count"),
 ])
 def test_malformed_suite_is_rejected_naming_the_file(tmp_path, monkeypatch, document, message):
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
@@ -75,3 +77,12 @@ def test_missing_or_unreadable_suite_file(tmp_path, monkeypatch):
     (tmp_path / "conformed.dim_bad.yaml").write_text("- name: [unclosed\n")
     with pytest.raises(SuiteError, match="conformed.dim_bad.yaml: not valid YAML"):
         load_suite(["conformed", "dim_bad"])
+
+
+def test_configured_values_are_filled_in():
+    from gmoda_assets.lib.disclosure import rules
+
+    checks = {c.name: c for c in load_suite(["mart", "eyfsp_gld_by_council"])}
+    assert checks["no_small_cell_published"].description.startswith(f"No published count is below {rules().min_count}:")
+    query = checks["counts_rounded"].expectations[0]["kwargs"]["unexpected_rows_query"]
+    assert f"children_assessed % {rules().rounding_base} <> 0" in query and "{disclosure" not in query
