@@ -48,14 +48,16 @@ def main() -> int:
 
     import pandas as pd
     import psycopg
+    from psycopg import sql
     from sqlalchemy import create_engine
 
     from gmoda_assets.lib.database import sqlalchemy_url
 
     url = _setup_warehouse()
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute("SELECT format('raw.%I', tablename) FROM pg_tables WHERE schemaname = 'raw'")]
-        conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops'])}")
+        tables = [sql.Identifier("raw", r[0]) for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'raw'")]
+        truncate = sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join([*tables, sql.Identifier("ops", "drops")]))
+        conn.execute(truncate)
         conn.execute("DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench")
 
     landing = LocalLandingZone(root=str(drops / "landing"), quarantine_root=str(OUT / "quarantine"))
@@ -96,7 +98,7 @@ def main() -> int:
         from gmoda_assets.lib.instance import get_instance
 
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops'])}")
+            conn.execute(truncate)
         instance = get_instance()
         for partitions in feed_partitions.values():
             for key in instance.get_dynamic_partitions(partitions.name):

@@ -8,6 +8,8 @@ check digit, postcode shape), dates that do not parse, codes the contract does n
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from gmoda_assets.ingest.loader import LINEAGE_COLUMNS
 from gmoda_assets.lib.contracts import Column, FeedContract
 from gmoda_assets.lib.quality import CheckDef, expectation
@@ -15,11 +17,11 @@ from gmoda_assets.lib.sql_dates import date_shape, parsed_date
 
 
 def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return sql.Literal(text).as_string()
 
 
 def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return sql.Identifier(name).as_string()
 
 
 def _spelled(fmt: str) -> str:

@@ -14,7 +14,6 @@ well-formed file are loaded as delivered and flagged by the raw checks.
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 import tempfile
 import time
@@ -26,6 +25,7 @@ from psycopg import errors, sql
 from gmoda_assets.ingest.drops import parse_drop_id
 from gmoda_assets.ingest.volume import record_volume
 from gmoda_assets.lib.contracts import FeedContract
+from gmoda_assets.lib.digest import Sha256
 from gmoda_assets.lib.redaction import redacted
 from gmoda_assets.resources.landing_zone import CHUNK_BYTES, LandingZone
 
@@ -277,11 +277,10 @@ class Delivery:
 
 def read_delivery(stream: BinaryIO, contract: FeedContract, spool: BinaryIO) -> Delivery:
     """Read ``stream`` once: hash it, keep its head, and write it to ``spool`` without its blank lines."""
-    digest, size, head, carry = hashlib.sha256(), 0, b"", b""
+    digest, head, carry = Sha256(), b"", b""
     blanks = _BlankLines(contract)
     for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
         digest.update(chunk)
-        size += len(chunk)
         if len(head) < SNIFF_BYTES:
             head += chunk[: SNIFF_BYTES - len(head)]
         text = carry + chunk
@@ -290,7 +289,7 @@ def read_delivery(stream: BinaryIO, contract: FeedContract, spool: BinaryIO) -> 
         carry = text[end:]
     if carry:  # a last line with no line end: kept as it is, unless blank
         spool.write(blanks.remove(carry + b"\n")[:-1])
-    return Delivery(digest.hexdigest(), size, head, blanks.found)
+    return Delivery(digest.hexdigest(), digest.size, head, blanks.found)
 
 
 def _row_of(spool: BinaryIO, copy_line: int, quote: bytes) -> int:

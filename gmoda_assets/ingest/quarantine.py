@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from gmoda_assets.ingest.drops import parse_drop_id
 from gmoda_assets.ingest.loader import FileChanged, count_data_lines, describe_rejection, record_quarantine
 from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets.lib.digest import sha256_of
 from gmoda_assets.resources.landing_zone import LandingZone
 
 
@@ -27,10 +26,7 @@ def quarantine_drop(conn, landing_zone: LandingZone, partner: str, drop_id: str,
     record it in ``ops.drops``, and return the completed reason. A file whose content is no longer the drop's
     is left where it is (FileChanged): its new content is a new drop."""
     feed_id, file_name, short_hash = parse_drop_id(drop_id)
-    digest, size = hashlib.sha256(), 0
-    for chunk in landing_zone.iter_chunks(partner, file_name):
-        digest.update(chunk)
-        size += len(chunk)
+    digest = sha256_of(landing_zone.iter_chunks(partner, file_name))
     if not digest.hexdigest().startswith(short_hash):
         raise FileChanged(f"Drop {drop_id}: file '{file_name}' has changed since it was registered; not quarantined "
                           "(its new content is registered as a new drop).")
@@ -41,6 +37,6 @@ def quarantine_drop(conn, landing_zone: LandingZone, partner: str, drop_id: str,
     reason["quarantine_path"] = location
     known_feed = feed_id if any(c.feed_id == feed_id for c in feed_contracts()) else None
     with conn.transaction():
-        record_quarantine(conn, drop_id, partner, known_feed, file_name, digest.hexdigest(), size, rows, reason,
+        record_quarantine(conn, drop_id, partner, known_feed, file_name, digest.hexdigest(), digest.size, rows, reason,
                           location, run_id)
     return reason

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-import yaml
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+
+from gmoda_assets.lib.documents import Strict, read
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 AGREEMENTS_FILE = Path(__file__).resolve().parent.parent / "governance" / "agreements.yaml"
 
-COLUMN_TYPES = {"text", "integer", "decimal", "date", "datetime", "code"}
-DELIVERY_MODES = {"snapshot", "increment"}
 # How often a feed is due, in days; a feed is overdue a week after that (a monthly extract is sent on a
 # different working day each month, and can be held up by a bank holiday or a team's leave).
 CADENCE_DAYS = {"weekly": 7, "monthly": 31, "quarterly": 92}
@@ -47,6 +48,17 @@ _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 class ContractError(ValueError):
     """A contract file is malformed or inconsistent; the message names the file and the field."""
+
+
+def _encoding(name: str) -> str:
+    """A Python codec name COPY can read (``PG_ENCODINGS``), normalised (``UTF8`` -> ``utf-8``)."""
+    try:
+        found = codecs.lookup(name).name
+    except LookupError:
+        found = name
+    if found not in PG_ENCODINGS:
+        raise ValueError(f"encoding '{name}' is not supported (use one of {sorted(PG_ENCODINGS)})")
+    return found
 
 
 @dataclass(frozen=True)
@@ -149,131 +161,207 @@ def db_identifier(name: str) -> str:
     return ident if ident and not ident[0].isdigit() else f"c_{ident}"
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ContractError(f"{path}: expected a mapping at the top level")
-    return data
+# The files' models: what each YAML file may hold (gmoda_assets.lib.documents).
+ColumnType = Literal["text", "integer", "decimal", "date", "datetime", "code"]
+Delivery = Literal["snapshot", "increment"]
+Cadence = Literal["weekly", "monthly", "quarterly"]  # the keys of CADENCE_DAYS
+Purpose = Literal["school_readiness", "signposting", "synthetic_data", "statistics"]  # what an agreement permits
+Delimiter = Annotated[str, StringConstraints(min_length=1, max_length=1)]
+Encoding = Annotated[str, AfterValidator(_encoding)]
+
+
+class Volume(Strict):
+    max_shrink: Annotated[float, Field(strict=True, ge=0, le=1)] | None = None  # null: unguarded
+
+
+class Format(Strict):
+    """How a system writes its files; a feed may override any of it."""
+
+    delimiter: Delimiter
+    encoding: Encoding
+    quote: str = '"'
+
+
+class FormatOverride(Strict):
+    delimiter: Delimiter | None = None
+    encoding: Encoding | None = None
+    quote: str | None = None
+
+
+class ColumnSpec(Strict):
+    name: str
+    source: str
+    type: ColumnType | None = None  # by default code when it has values, text otherwise
+    format: str | None = None
+    values: dict[str, str] | None = None
+    required: bool = False
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _as_text(cls, values):  # YAML reads a code such as 1 or 2.5 as a number
+        return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else values
+
+    @model_validator(mode="after")
+    def _dated_columns_have_a_format(self):
+        if self.column_type in {"date", "datetime"} and not self.format:
+            raise ValueError(f"{self.column_type} column '{self.name}' needs a strftime 'format'")
+        return self
+
+    @property
+    def column_type(self) -> str:
+        return self.type or ("code" if self.values is not None else "text")
+
+
+class SystemFile(Strict):
+    """``contracts/systems/<system>.yaml``: an extract system's columns and format."""
+
+    kind: str
+    delivery: Delivery
+    format: Format
+    columns: list[ColumnSpec] = Field(min_length=1)
+    cadence: Cadence | None = None
+    volume: Volume = Volume()
+
+
+class FeedFile(Strict):
+    """``contracts/feeds/<partner>.<feed>.yaml``: one partner's feed, from one system."""
+
+    partner: str
+    feed: str
+    system: str
+    agreement: str
+    file_name: str
+    delivery: Delivery | None = None
+    format: FormatOverride = FormatOverride()
+    cadence: Cadence | None = None
+    volume: Volume = Volume()
+
+
+class KindField(Strict):
+    type: ColumnType
+    identifier: str | None = None  # the kind of direct identifier it is
+    description: str | None = None
+    values: list[str] | None = None  # a code's canonical values
+
+
+class Kind(Strict):
+    grain: str
+    key: list[str] = Field(min_length=1)
+    fields: dict[str, KindField]
+
+
+class KindsFile(Strict):
+    kinds: dict[str, Kind]
+
+
+class Partner(Strict):
+    id: str
+    name: str
+    kind: Literal["council", "health", "police", "housing"]
+    code: str | None = None  # ONS code of a council
+
+
+class PartnersFile(Strict):
+    partners: list[Partner]
+
+
+class Agreement(Strict):
+    id: str
+    title: str
+    parties: list[str]
+    feeds: list[str] = Field(min_length=1)  # <partner>.<feed> globs
+    purposes: list[Purpose] = Field(min_length=1)
+    lawful_basis: str
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _in_order(self):
+        if self.start > self.end:
+            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class AgreementsFile(Strict):
+    agreements: list[Agreement]
 
 
 @cache
 def kinds() -> dict[str, dict]:
-    """Canonical schema of each kind of feed: {kind: {"grain": ..., "fields": {name: spec}}}."""
-    return _read_yaml(CONTRACTS_DIR / "kinds.yaml")["kinds"]
+    """Canonical schema of each kind of feed: {kind: {"grain": ..., "key": [...], "fields": {name: spec}}}."""
+    found = read(CONTRACTS_DIR / "kinds.yaml", KindsFile, ContractError)
+    return {name: kind.model_dump(exclude_unset=True) for name, kind in found.kinds.items()}
 
 
 @cache
 def partners() -> dict[str, dict]:
     """Partners by id, in the order of ``partners.yaml``."""
-    return {p["id"]: p for p in _read_yaml(CONTRACTS_DIR / "partners.yaml")["partners"]}
+    return {p.id: p.model_dump(exclude_unset=True)
+            for p in read(CONTRACTS_DIR / "partners.yaml", PartnersFile, ContractError).partners}
 
 
 @cache
 def agreements() -> dict[str, dict]:
-    """Data-sharing agreements by id."""
-    return {a["id"]: a for a in _read_yaml(AGREEMENTS_FILE)["agreements"]}
+    """Data-sharing agreements by id (``gmoda_assets.lib.governance`` holds them to the partners and feeds)."""
+    return {a.id: a.model_dump() for a in read(AGREEMENTS_FILE, AgreementsFile, ContractError).agreements}
 
 
 def load_contract(path: Path) -> FeedContract:
-    """Read one feed contract, merged with its system, and check it for consistency."""
-    feed = _read_yaml(path)
-
-    def need(mapping: dict, key: str, where: Path):
-        if key not in mapping:
-            raise ContractError(f"{where}: missing required key '{key}'")
-        return mapping[key]
-
-    system_name = need(feed, "system", path)
-    system_path = CONTRACTS_DIR / "systems" / f"{system_name}.yaml"
+    """Read one feed contract, merged with its system, and check it against the kinds, partners, agreements and
+    its file name."""
+    feed = read(path, FeedFile, ContractError)
+    system_path = CONTRACTS_DIR / "systems" / f"{feed.system}.yaml"
     if not system_path.exists():
-        raise ContractError(f"{path}: system '{system_name}' has no file {system_path}")
-    system = _read_yaml(system_path)
-    kind = need(system, "kind", system_path)
-    if kind not in kinds():
-        raise ContractError(f"{system_path}: unknown kind '{kind}' (known: {sorted(kinds())})")
-    kind_fields = kinds()[kind]["fields"]
-    fmt = {**need(system, "format", system_path), **feed.get("format", {})}
-    partner, feed_name = need(feed, "partner", path), need(feed, "feed", path)
-    if path.name != f"{partner}.{feed_name}.yaml":
-        raise ContractError(f"{path}: file must be named {partner}.{feed_name}.yaml")
-    if partner not in partners():
-        raise ContractError(f"{path}: partner '{partner}' is not in partners.yaml")
-    agreement = need(feed, "agreement", path)
-    if agreement not in agreements():
-        raise ContractError(f"{path}: agreement '{agreement}' is not in governance/agreements.yaml")
-    delivery = feed.get("delivery", need(system, "delivery", system_path))
-    if delivery not in DELIVERY_MODES:
-        raise ContractError(f"{path}: delivery must be one of {sorted(DELIVERY_MODES)}, not '{delivery}'")
-    encoding = codecs.lookup(need(fmt, "encoding", system_path)).name
-    if encoding not in PG_ENCODINGS:
-        raise ContractError(f"{path}: encoding '{encoding}' is not supported (use one of {sorted(PG_ENCODINGS)})")
-    delimiter = need(fmt, "delimiter", system_path)
-    if len(delimiter) != 1:
-        raise ContractError(f"{path}: delimiter must be one character, not {delimiter!r}")
-
-    cadence = feed.get("cadence", system.get("cadence", "monthly"))
-    if cadence not in CADENCE_DAYS:
-        raise ContractError(f"{path}: cadence must be one of {sorted(CADENCE_DAYS)}, not '{cadence}'")
-    volume = {**system.get("volume", {}), **feed.get("volume", {})}
-    if set(volume) - {"max_shrink"}:
-        raise ContractError(f"{path}: volume knows only 'max_shrink', not {sorted(set(volume) - {'max_shrink'})}")
+        raise ContractError(f"{path}: system '{feed.system}' has no file {system_path}")
+    system = read(system_path, SystemFile, ContractError)
+    if system.kind not in kinds():
+        raise ContractError(f"{system_path}: unknown kind '{system.kind}' (known: {sorted(kinds())})")
+    kind = kinds()[system.kind]
+    if path.name != f"{feed.partner}.{feed.feed}.yaml":
+        raise ContractError(f"{path}: file must be named {feed.partner}.{feed.feed}.yaml")
+    if feed.partner not in partners():
+        raise ContractError(f"{path}: partner '{feed.partner}' is not in partners.yaml")
+    if feed.agreement not in agreements():
+        raise ContractError(f"{path}: agreement '{feed.agreement}' is not in governance/agreements.yaml")
+    fmt = system.format.model_copy(update=feed.format.model_dump(exclude_unset=True))
+    delivery = feed.delivery or system.delivery
+    volume = {**system.volume.model_dump(exclude_unset=True), **feed.volume.model_dump(exclude_unset=True)}
     max_shrink = volume.get("max_shrink", DEFAULT_MAX_SHRINK[delivery])
-    if max_shrink is not None and (isinstance(max_shrink, bool) or not isinstance(max_shrink, (int, float))
-                                   or not 0 <= max_shrink <= 1):
-        raise ContractError(f"{path}: volume.max_shrink must be a share between 0 and 1 (or null), not {max_shrink!r}")
 
     columns = []
-    for spec in need(system, "columns", system_path):
-        name, source = need(spec, "name", system_path), need(spec, "source", system_path)
-        if source not in kind_fields:
-            raise ContractError(f"{system_path}: column '{name}' maps to '{source}', not a field of kind '{kind}'")
-        col_type = spec.get("type", "code" if "values" in spec else "text")
-        if col_type not in COLUMN_TYPES:
-            raise ContractError(f"{system_path}: column '{name}' has unknown type '{col_type}'")
-        if col_type in {"date", "datetime"} and not spec.get("format"):
-            raise ContractError(f"{system_path}: {col_type} column '{name}' needs a strftime 'format'")
-        values = {str(k): str(v) for k, v in spec["values"].items()} if "values" in spec else None
-        allowed = kind_fields[source].get("values")
-        if values and allowed and not set(values.values()) <= set(allowed):
-            raise ContractError(
-                f"{system_path}: column '{name}' maps codes to {sorted(set(values.values()) - set(allowed))}, "
-                f"not values of {kind}.{source}"
-            )
-        columns.append(
-            Column(
-                name=name,
-                source=source,
-                type=col_type,
-                format=spec.get("format"),
-                values=values,
-                required=bool(spec.get("required", False)),
-                identifier=kind_fields[source].get("identifier"),
-            )
-        )
-    missing_key = [f for f in kinds()[kind].get("key", []) if f not in {c.source for c in columns}]
+    for number, spec in enumerate(system.columns):
+        where = f"{system_path}: columns.{number}"
+        field_spec = kind["fields"].get(spec.source)
+        if field_spec is None:
+            raise ContractError(f"{where}.source: column '{spec.name}' maps to '{spec.source}', not a field of kind "
+                                f"'{system.kind}'")
+        allowed = field_spec.get("values")
+        if spec.values and allowed and not set(spec.values.values()) <= set(allowed):
+            raise ContractError(f"{where}.values: column '{spec.name}' maps codes to "
+                                f"{sorted(set(spec.values.values()) - set(allowed))}, not values of {system.kind}.{spec.source}")
+        columns.append(Column(name=spec.name, source=spec.source, type=spec.column_type, format=spec.format,
+                              values=spec.values, required=spec.required, identifier=field_spec.get("identifier")))
+    missing_key = [f for f in kind["key"] if f not in {c.source for c in columns}]
     if missing_key:
-        raise ContractError(f"{system_path}: no column delivers record key field(s) {missing_key} of kind '{kind}'")
+        raise ContractError(f"{system_path}: no column delivers record key field(s) {missing_key} of kind '{system.kind}'")
     db_names = [c.db_name for c in columns]
     if len(set(db_names)) != len(db_names):
         raise ContractError(f"{system_path}: two columns map to the same raw column name: {db_names}")
     return FeedContract(
-        partner=partner,
-        feed=feed_name,
-        kind=kind,
-        system=system_name,
-        agreement=agreement,
+        partner=feed.partner,
+        feed=feed.feed,
+        kind=system.kind,
+        system=feed.system,
+        agreement=feed.agreement,
         delivery=delivery,
-        file_name=need(feed, "file_name", path),
-        delimiter=delimiter,
-        encoding=encoding,
-        quote=fmt.get("quote", '"'),
+        file_name=feed.file_name,
+        delimiter=fmt.delimiter,
+        encoding=fmt.encoding,
+        quote=fmt.quote,
         columns=tuple(columns),
         path=path,
-        cadence=cadence,
-        max_shrink=None if max_shrink is None else float(max_shrink),
+        cadence=feed.cadence or system.cadence or "monthly",
+        max_shrink=max_shrink,
     )
 
 

@@ -18,12 +18,14 @@ all children of one council and year). Within a group, for each count published:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-import yaml
+from pydantic import Field
+
+from gmoda_assets.lib.documents import Strict, read
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "governance" / "disclosure.yaml"
 
@@ -32,25 +34,16 @@ class DisclosureError(ValueError):
     """The disclosure rules are malformed; the message names the file and the rule."""
 
 
-@dataclass(frozen=True)
-class Rules:
-    min_count: int  # smallest count that may be published
-    rounding_base: int  # published counts are multiples of it
-    rate_decimals: int  # decimal places of a published percentage
+class Rules(Strict):
+    min_count: Annotated[int, Field(strict=True, ge=1)]  # smallest count that may be published
+    rounding_base: Annotated[int, Field(strict=True, ge=1)]  # published counts are multiples of it
+    rate_decimals: Annotated[int, Field(strict=True, ge=0)]  # decimal places of a published percentage
 
 
 @cache
 def rules() -> Rules:
     """The rules in ``disclosure.yaml``, read and checked once per process."""
-    document = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
-    expected = {"min_count": 1, "rounding_base": 1, "rate_decimals": 0}  # rule: its smallest sensible value
-    if not isinstance(document, dict) or set(document) != set(expected):
-        raise DisclosureError(f"{RULES_FILE.name}: the rules are exactly {', '.join(expected)}")
-    for name, least in expected.items():
-        value = document[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise DisclosureError(f"{RULES_FILE.name}: {name} must be a whole number from {least}, got {value!r}")
-    return Rules(**document)
+    return read(RULES_FILE, Rules, DisclosureError)
 
 
 def secondary(cells: Mapping[str, int], hidden: set[str]) -> set[str]:

@@ -10,13 +10,14 @@ on every machine, run and library version, and independent of any simulation see
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
+
+from gmoda_assets.lib.digest import sha256_of
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 POSTCODE_PATTERN = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")
@@ -116,7 +117,7 @@ def lsoas() -> pd.DataFrame:
 
 
 def _rank(*parts: str) -> str:
-    return hashlib.sha256("|".join((_SALT, *parts)).encode()).hexdigest()
+    return sha256_of(["|".join((_SALT, *parts)).encode()]).hexdigest()
 
 
 def _postcodes_per_lsoa(population: int) -> int:

@@ -30,23 +30,23 @@ from collections.abc import Iterable
 from datetime import date
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from dagster import AssetExecutionContext, AssetKey, Definitions, Failure
 from dagster_shared.check import CheckError
 
-from gmoda_assets.lib.contracts import AGREEMENTS_FILE, agreements, feed_contracts, partners
+from gmoda_assets.lib.contracts import AGREEMENTS_FILE, Agreement, Purpose, agreements, feed_contracts, partners
+from gmoda_assets.lib.documents import validated
 
 if TYPE_CHECKING:
     from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 PURPOSE_TAG = "gmoda/purpose"
-PURPOSES = ("school_readiness", "signposting", "synthetic_data", "statistics")
+PURPOSES = get_args(Purpose)
 # Schemas whose assets are products: each must declare what it is for.
 PRODUCT_SCHEMAS = ("synthetic", "model", "signposting", "mart")
 TODAY_ENV = "GMODA_TODAY"
 DRILL_ENV = "GMODA_DRILL"
-_REQUIRED_KEYS = ("id", "title", "parties", "feeds", "purposes", "lawful_basis", "start", "end")
 # Keys of the assets the product factory made: only those carry the run-time check.
 _FACTORY_PRODUCTS: set[AssetKey] = set()
 _LOADED: list[BaseAssetGraph] = []  # the code location's asset graph, once check_code_location has passed
@@ -92,38 +92,23 @@ def _check_purpose(purpose: str, where: str) -> None:
         raise AgreementError(f"{where}: unknown purpose '{purpose}' (known: {', '.join(PURPOSES)})")
 
 
-def _as_date(value: date | str, agreement_id: str, key: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise AgreementError(f"{AGREEMENTS_FILE.name}: agreement {agreement_id} has {key} {value!r}, not a date") from exc
-
-
 def _covers(agreement: dict, feed_id: str) -> bool:
     return any(fnmatchcase(feed_id, pattern) for pattern in agreement["feeds"])
 
 
 @cache
 def validated_agreements() -> tuple[dict, ...]:
-    """The agreements, checked once per process: every field present, purposes known, dates in order, each
-    covered feed's partner a party to it, and each feed contract's agreement one of those covering that feed."""
+    """The agreements, checked once per process: each as its model says (every field present, purposes known,
+    dates in order), each covered feed's partner a party to it, and each feed contract's agreement one of those
+    covering that feed."""
     checked = []
     for agreement_id, spec in agreements().items():
         where = f"{AGREEMENTS_FILE.name}: agreement {agreement_id}"
-        missing = [k for k in _REQUIRED_KEYS if k not in spec]
-        if missing:
-            raise AgreementError(f"{where} lacks {', '.join(missing)}")
-        for purpose in spec["purposes"]:
-            _check_purpose(purpose, where)
-        unknown = sorted(set(spec["parties"]) - set(partners()))
+        agreement = validated(spec, Agreement, where, AgreementError).model_dump()
+        unknown = sorted(set(agreement["parties"]) - set(partners()))
         if unknown:
-            raise AgreementError(f"{where} names parties not in partners.yaml: {', '.join(unknown)}")
-        start, end = _as_date(spec["start"], agreement_id, "start"), _as_date(spec["end"], agreement_id, "end")
-        if start > end:
-            raise AgreementError(f"{where} ends ({end}) before it starts ({start})")
-        checked.append({**spec, "start": start, "end": end})
+            raise AgreementError(f"{where}: parties: not in partners.yaml: {', '.join(unknown)}")
+        checked.append(agreement)
     for contract in feed_contracts():
         covering = [a for a in checked if _covers(a, contract.feed_id)]
         for a in covering:

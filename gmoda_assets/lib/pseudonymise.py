@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from psycopg import pq
+from psycopg import pq, sql
 
 from gmoda_assets.lib import database, settings
 
@@ -44,7 +44,7 @@ BLOCK = 64  # SHA-256 block size in bytes
 MIN_KEY_BYTES = 32  # as long as the hash: a shorter key is the weakest part of the HMAC
 PSEUDONYM_HEX = 32  # 128 bits: collisions are negligible at any population size
 FINGERPRINT_LABEL = b"gmoda key fingerprint v1"
-PADS_TABLE = "pg_temp.hmac_pads"  # qualified, so no table of that name elsewhere on the search path is read
+PADS_TABLE = sql.Identifier("pg_temp", "hmac_pads")  # qualified: no table of that name elsewhere on the path is read
 
 
 class PseudonymisationKeyMissing(RuntimeError):
@@ -163,12 +163,12 @@ def use_key(conn, key: bytes | None = None) -> None:
     key = secret_key() if key is None else key
     check_fingerprint(conn, key)
     pads = HmacPads.from_key(key)
-    conn.execute(f"CREATE TEMP TABLE {PADS_TABLE} (ipad bytea NOT NULL, opad bytea NOT NULL) ON COMMIT DROP")
-    with conn.cursor().copy(f"COPY {PADS_TABLE} (ipad, opad) FROM STDIN") as copy:
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} (ipad bytea NOT NULL, opad bytea NOT NULL) ON COMMIT DROP").format(PADS_TABLE))
+    with conn.cursor().copy(sql.SQL("COPY {} (ipad, opad) FROM STDIN").format(PADS_TABLE)) as copy:
         copy.write_row((pads.ipad, pads.opad))
 
 
 def sql_pseudonym(message_sql: str) -> str:
     """SQL for the pseudonym of ``message_sql`` (a text expression), in a transaction after ``use_key``."""
-    return (f"left(ops.hmac_sha256((SELECT ipad FROM {PADS_TABLE}), (SELECT opad FROM {PADS_TABLE}), {message_sql}), "
-            f"{PSEUDONYM_HEX})")
+    return sql.SQL("left(ops.hmac_sha256((SELECT ipad FROM {pads}), (SELECT opad FROM {pads}), {message}), {hex})").format(
+        pads=PADS_TABLE, message=sql.SQL(message_sql), hex=sql.Literal(PSEUDONYM_HEX)).as_string()

@@ -66,8 +66,7 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                 conn.execute(_fill(spec, live, candidate))
                 computed = {}
             metadata = {**_measure(conn, spec, live, candidate), **computed}
-        results = validate_in_postgres(warehouse.sqlalchemy_url, f"SELECT * FROM {candidate.as_string()}", checks,
-                                       spec.key)
+        results = validate_in_postgres(warehouse.sqlalchemy_url, _everything(candidate), checks, spec.key)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
         with conn.transaction():
@@ -79,8 +78,12 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
 
 def check_live(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse) -> list[AssetCheckResult]:
     """``checks`` run on the live table, as a check executed on its own does."""
-    return validate_in_postgres(warehouse.sqlalchemy_url, f"SELECT * FROM {_tables(spec)[0].as_string()}", checks,
-                                spec.key)
+    return validate_in_postgres(warehouse.sqlalchemy_url, _everything(_tables(spec)[0]), checks, spec.key)
+
+
+def _everything(table: sql.Identifier) -> str:
+    """The query Great Expectations validates: every row of ``table``."""
+    return sql.SQL("SELECT * FROM {}").format(table).as_string()
 
 
 def _select(spec: TableSpec, names: list[str]) -> sql.Composable:
@@ -143,12 +146,13 @@ def _fill(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> s
 def _measure(conn: Connection, spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> dict:
     """The candidate's row count, rows whose lookups found nothing (-1), the spec's metrics and, for a
     dimension, its members added, updated and retired."""
-    measures = {"dagster/row_count": "count(*)",
-                **{f"rows_unknown_{n.removesuffix('_key')}": f"count(*) FILTER (WHERE {n} = {UNKNOWN})"
-                   for n, lookup in spec.lookups.items() if lookup.unknown is not None},
-                **spec.metrics}
+    measures = {"dagster/row_count": sql.SQL("count(*)"),
+                **{f"rows_unknown_{n.removesuffix('_key')}": sql.SQL("count(*) FILTER (WHERE {} = {})").format(
+                    sql.Identifier(n), sql.Literal(UNKNOWN)) for n, lookup in spec.lookups.items()
+                   if lookup.unknown is not None},
+                **{name: sql.SQL(aggregate) for name, aggregate in spec.metrics.items()}}
     values = conn.execute(sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(map(sql.SQL, measures.values())), candidate)).fetchone()
+        sql.SQL(", ").join(measures.values()), candidate)).fetchone()
     metadata = dict(zip(measures, values))
     if spec.keys:
         names = list(spec.columns)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from psycopg import sql
+
 # Directive -> (part, width, shape). Only fixed-width directives: a format with %B or %-d cannot be cut by position.
 # Digits are [0-9], not \d: under an ICU locale \d matches other scripts' digits too, which ::integer refuses.
 _DIRECTIVES = {
@@ -58,6 +60,6 @@ def parsed_date(value_sql: str, fmt: str) -> str:
     # mod() rather than %: these expressions run in statements with psycopg parameters.
     last_day = (f"CASE WHEN {month} = 2 THEN 28 + (mod({year}, 4) = 0 AND (mod({year}, 100) <> 0 OR mod({year}, 400) = 0))::integer "
                 f"WHEN {month} IN (4, 6, 9, 11) THEN 30 ELSE 31 END")
-    regex_literal = "'" + regex.replace("'", "''") + "'"
+    regex_literal = sql.Literal(regex).as_string()
     return (f"CASE WHEN {value_sql} ~ {regex_literal} THEN CASE WHEN {month} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND "
             f"{last_day} AND {year} >= 1 THEN make_date({year}, {month}, {day}) END END")

@@ -19,29 +19,57 @@ A description or a text argument may name a configured value as ``{<group>.<name
 suite is read: ``{disclosure.min_count}`` is ``min_count`` in ``governance/disclosure.yaml``. A name that is
 not configured fails loading with the file and check named.
 
-Files are validated when read, so a typo fails loading the definitions with the file and check named, not a
-run hours later.
+Files are validated when read (``Suite``, a pydantic model), so a typo fails loading the definitions with the
+file and field named (``conformed.dim_date.yaml: 2.blocking: Input should be a valid boolean``; checks count
+from 0), not a run hours later.
 """
 
 import re
 from pathlib import Path
+from typing import Annotated, Any
 
-import yaml
+from pydantic import Field, RootModel, StrictBool, StringConstraints, model_validator
 
 from gmoda_assets.lib.disclosure import rules
+from gmoda_assets.lib.documents import Strict, read_yaml, validated
 from gmoda_assets.lib.quality import CheckDef
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
-CHECK_KEYS = {"name", "description", "blocking", "expectations"}
-EXPECTATION_KEYS = {"type", "kwargs"}
-OPTIONAL_EXPECTATION_KEYS = {"about"}
-_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # Dagster check names are Python-identifier-like
-_EXPECTATION_TYPE = re.compile(r"^(expect_[a-z0-9_]+|unexpected_rows_expectation)$")
 _PARAMETER = re.compile(r"\{([a-z_]+\.[a-z_]+)\}")  # {disclosure.min_count}; {batch} is left to GE
 
 
 class SuiteError(ValueError):
     """A suite file is malformed; the message names the file, the check and the problem."""
+
+
+class Expectation(Strict):
+    type: Annotated[str, Field(pattern=r"^(expect_[a-z0-9_]+|unexpected_rows_expectation)$")]  # GE's
+    kwargs: dict[str, Any]
+    about: str | None = None  # what a failure is about, shown beside failing rows
+
+    @model_validator(mode="after")
+    def _rows_query_reads_the_batch(self):
+        if self.type == "unexpected_rows_expectation" and "{batch}" not in str(self.kwargs.get("unexpected_rows_query", "")):
+            raise ValueError("unexpected_rows_expectation needs an unexpected_rows_query that reads {batch}")
+        return self
+
+
+class Check(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]  # Dagster check names are Python-identifier-like
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    blocking: StrictBool
+    expectations: list[Expectation] = Field(min_length=1)
+
+
+class Suite(RootModel[list[Check]]):
+    root: list[Check] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_unique(self):
+        names = [c.name for c in self.root]
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"check names must be unique; repeated: {', '.join(repeated)}")
+        return self
 
 
 def suite_path(asset_key: list[str]) -> Path:
@@ -53,79 +81,28 @@ def load_suite(asset_key: list[str]) -> list[CheckDef]:
     path = suite_path(asset_key)
     if not path.is_file():
         raise SuiteError(f"{path}: no expectation suite for asset {'/'.join(asset_key)}")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(document, list) or not document:
-        raise SuiteError(f"{path}: a suite is a non-empty list of checks")
-    known = parameters()
-    checks = [_check(path, i, _filled(path, i, item, known)) for i, item in enumerate(document, start=1)]
-    names = [c.name for c in checks]
-    if duplicates := sorted({n for n in names if names.count(n) > 1}):
-        raise SuiteError(f"{path}: check names must be unique; repeated: {', '.join(duplicates)}")
-    return checks
+    suite = validated(_filled(path, read_yaml(path, SuiteError), parameters()), Suite, str(path), SuiteError)
+    return [CheckDef(c.name, c.description, [e.model_dump(exclude_unset=True) for e in c.expectations],
+                     blocking=c.blocking) for c in suite.root]
 
 
 def parameters() -> dict[str, object]:
     """The configured values a suite may name, as ``{<group>.<name>}``."""
-    return {f"disclosure.{name}": value for name, value in vars(rules()).items()}
+    return {f"disclosure.{name}": value for name, value in rules().model_dump().items()}
 
 
-def _filled(path: Path, number: int, item, known: dict[str, object]):
-    """``item`` (a check, or any part of one) with each ``{<group>.<name>}`` in its texts replaced by its value."""
+def _filled(path: Path, item, known: dict[str, object]):
+    """``item`` (a suite, or any part of one) with each ``{<group>.<name>}`` in its texts replaced by its value."""
     if isinstance(item, dict):
-        return {k: _filled(path, number, v, known) for k, v in item.items()}
+        return {k: _filled(path, v, known) for k, v in item.items()}
     if isinstance(item, list):
-        return [_filled(path, number, v, known) for v in item]
+        return [_filled(path, v, known) for v in item]
     if not isinstance(item, str):
         return item
 
     def value(match: re.Match) -> str:
         if match.group(1) not in known:
-            raise SuiteError(f"{path}: check {number} names {{{match.group(1)}}}, which is not one of "
-                             f"{', '.join(sorted(known))}")
+            raise SuiteError(f"{path}: {{{match.group(1)}}} is not one of {', '.join(sorted(known))}")
         return str(known[match.group(1)])
 
     return _PARAMETER.sub(value, item)
-
-
-def _check(path: Path, number: int, item) -> CheckDef:
-    where = f"{path}: check {number}"
-    if not isinstance(item, dict):
-        raise SuiteError(f"{where}: a check is a mapping of {', '.join(sorted(CHECK_KEYS))}")
-    if isinstance(item.get("name"), str):
-        where += f" ('{item['name']}')"
-    _keys(where, item, CHECK_KEYS, set())
-    if not isinstance(item["name"], str) or not _CHECK_NAME.match(item["name"]):
-        raise SuiteError(f"{where}: name must be lower_snake_case, got {item['name']!r}")
-    if not isinstance(item["description"], str) or not item["description"].strip():
-        raise SuiteError(f"{where}: description must be a non-empty text")
-    if not isinstance(item["blocking"], bool):
-        raise SuiteError(f"{where}: blocking must be true or false, got {item['blocking']!r}")
-    if not isinstance(item["expectations"], list) or not item["expectations"]:
-        raise SuiteError(f"{where}: expectations must be a non-empty list")
-    expectations = [_expectation(f"{where}, expectation {i}", e) for i, e in enumerate(item["expectations"], start=1)]
-    return CheckDef(item["name"], item["description"].strip(), expectations, blocking=item["blocking"])
-
-
-def _expectation(where: str, item) -> dict:
-    if not isinstance(item, dict):
-        raise SuiteError(f"{where}: an expectation is a mapping of type, kwargs and optionally about")
-    _keys(where, item, EXPECTATION_KEYS, OPTIONAL_EXPECTATION_KEYS)
-    type_, kwargs = item["type"], item["kwargs"]
-    if not isinstance(type_, str) or not _EXPECTATION_TYPE.match(type_):
-        raise SuiteError(f"{where}: type must be a Great Expectations expectation type, got {type_!r}")
-    if not isinstance(kwargs, dict):
-        raise SuiteError(f"{where}: kwargs must be a mapping")
-    if type_ == "unexpected_rows_expectation" and "{batch}" not in str(kwargs.get("unexpected_rows_query", "")):
-        raise SuiteError(f"{where}: unexpected_rows_expectation needs an unexpected_rows_query that reads {{batch}}")
-    return dict(item)
-
-
-def _keys(where: str, item: dict, required: set[str], optional: set[str]) -> None:
-    if missing := sorted(required - item.keys()):
-        raise SuiteError(f"{where}: missing {', '.join(missing)}")
-    if unknown := sorted(item.keys() - required - optional):
-        raise SuiteError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
-                         f"allowed: {', '.join(sorted(required | optional))}")

@@ -12,7 +12,6 @@ process can read. Files are opened without following links, so a link swapped in
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from dagster import ConfigurableResource
 
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import partners
+from gmoda_assets.lib.digest import sha256_of
 
 CHUNK_BYTES = 1 << 20
 
@@ -98,10 +98,7 @@ class LandingZone(ConfigurableResource, ABC):
                 yield chunk
 
     def sha256(self, partner: str, name: str) -> str:
-        digest = hashlib.sha256()
-        for chunk in self.iter_chunks(partner, name):
-            digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_of(self.iter_chunks(partner, name)).hexdigest()
 
 
 def _kind_of(mode: int) -> str:

@@ -184,6 +184,7 @@ def _serialised(obj) -> str:
 def platform_texts(instance, warehouse_url: str, quarantine: Path) -> Iterator[tuple[str, str]]:
     """(where, text) for everything the platform has shown: events, runs, quarantine reasons, ops rows."""
     import psycopg
+    from psycopg import sql
 
     for run in instance.get_runs():
         yield f"run {run.run_id}", _serialised(run)
@@ -194,7 +195,7 @@ def platform_texts(instance, warehouse_url: str, quarantine: Path) -> Iterator[t
     with psycopg.connect(warehouse_url) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'ops' ORDER BY 1")]
         for table in tables:
-            rows = conn.execute(f'SELECT to_jsonb(t)::text FROM ops."{table}" t').fetchall()
+            rows = conn.execute(sql.SQL("SELECT to_jsonb(t)::text FROM {} t").format(sql.Identifier("ops", table))).fetchall()
             yield f"ops.{table}", "\n".join(r[0] for r in rows)
 
 

@@ -15,7 +15,6 @@ later under that date's file name (only where the name differs and the date is n
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gmoda_assets.lib.contracts import Column, FeedContract, contract_for
+from gmoda_assets.lib.digest import sha256_of
 from gmoda_assets.simulate import errors, timeline
 from gmoda_assets.simulate.names import TRANSLITERATION
 from gmoda_assets.simulate.records import FROM, KEY, PERSON, TO
@@ -246,7 +246,7 @@ def write_file(feed: RenderedFeed, positions: np.ndarray, rnd: Round) -> Deliver
     content = buffer.getvalue().encode(contract.encoding)
     return DeliveredFile(
         partner=contract.partner, feed_id=contract.feed_id, file_name=contract.render_file_name(rnd.delivered),
-        due=rnd.delivered, delivered=rnd.delivered, sha256=hashlib.sha256(content).hexdigest(), content=content,
+        due=rnd.delivered, delivered=rnd.delivered, sha256=sha256_of([content]).hexdigest(), content=content,
         persons=feed.records[PERSON].to_numpy(dtype=object)[rows], keys=feed.records[KEY].to_numpy(dtype=object)[rows],
         errors=found,
     )

@@ -202,8 +202,13 @@ def test_contract_naming_an_agreement_that_does_not_cover_it_rejected(monkeypatc
 
 def test_agreement_with_unknown_purpose_or_dates_out_of_order_rejected(monkeypatch, fresh_agreements):
     shipped = governance.agreements()
-    for change, error in [({"purposes": ["statistics", "marketing"]}, "unknown purpose 'marketing'"),
-                          ({"start": date(2027, 1, 1), "end": date(2026, 1, 1)}, "ends .* before it starts")]:
+    for change, error in [({"purposes": ["statistics", "marketing"]},
+                           r"agreements.yaml: agreement GMODA-DSA-004: purposes.1: Input should be 'school_readiness', "
+                           r".* \(got 'marketing'\)"),
+                          ({"start": date(2027, 1, 1), "end": date(2026, 1, 1)},
+                           "agreement GMODA-DSA-004: ends .* before it starts"),
+                          ({"end": "soon"}, r"agreement GMODA-DSA-004: end: Input should be a valid date .*\(got 'soon'\)"),
+                          ({"renewal": "2027"}, "agreement GMODA-DSA-004: renewal: Extra inputs are not permitted")]:
         patched = {**shipped, "GMODA-DSA-004": {**shipped["GMODA-DSA-004"], **change}}
         monkeypatch.setattr(governance, "agreements", lambda patched=patched: patched)
         governance.validated_agreements.cache_clear()

@@ -41,24 +41,25 @@ def test_load_suite_reads_checks(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("document, message", [
-    ([{**GOOD_CHECK, "severity": "high"}], "check 1 ('keys_unique'): unknown key(s) severity"),
-    ([{k: v for k, v in GOOD_CHECK.items() if k != "blocking"}], "check 1 ('keys_unique'): missing blocking"),
-    ([{k: v for k, v in GOOD_CHECK.items() if k != "name"}], "check 1: missing name"),
-    ([{**GOOD_CHECK, "blocking": "yes"}], "blocking must be true or false"),
-    ([{**GOOD_CHECK, "name": "Keys Unique"}], "name must be lower_snake_case"),
-    ([{**GOOD_CHECK, "expectations": []}], "expectations must be a non-empty list"),
-    ([{**GOOD_CHECK, "expectations": [{"type": "expect_column_values_to_be_unique"}]}], "expectation 1: missing kwargs"),
-    ([{**GOOD_CHECK, "expectations": [{"type": "column_unique", "kwargs": {}}]}], "must be a Great Expectations expectation type"),
+    ([{**GOOD_CHECK, "severity": "high"}], "0.severity: Extra inputs are not permitted"),
+    ([{k: v for k, v in GOOD_CHECK.items() if k != "blocking"}], "0.blocking: Field required"),
+    ([{k: v for k, v in GOOD_CHECK.items() if k != "name"}], "0.name: Field required"),
+    ([{**GOOD_CHECK, "blocking": "yes"}], "0.blocking: Input should be a valid boolean (got 'yes')"),
+    ([{**GOOD_CHECK, "name": "Keys Unique"}], "0.name: String should match pattern '^[a-z][a-z0-9_]*$' (got 'Keys Unique')"),
+    ([{**GOOD_CHECK, "expectations": []}], "0.expectations: List should have at least 1 item"),
+    ([{**GOOD_CHECK, "expectations": [{"type": "expect_column_values_to_be_unique"}]}], "0.expectations.0.kwargs: Field required"),
+    ([{**GOOD_CHECK, "expectations": [{"type": "column_unique", "kwargs": {}}]}], "0.expectations.0.type: String should match pattern"),
     ([{**GOOD_CHECK, "expectations": [{"type": "expect_column_values_to_be_unique", "kwargs": {}, "note": "x"}]}],
-     "expectation 1: unknown key(s) note"),
+     "0.expectations.0.note: Extra inputs are not permitted"),
     ([{**GOOD_CHECK, "expectations": [{"type": "unexpected_rows_expectation",
                                        "kwargs": {"unexpected_rows_query": "SELECT * FROM conformed.dim_date"}}]}],
-     "needs an unexpected_rows_query that reads {batch}"),
+     "0.expectations.0: unexpected_rows_expectation needs an unexpected_rows_query that reads {batch}"),
     ([GOOD_CHECK, GOOD_CHECK], "check names must be unique; repeated: keys_unique"),
-    ({"checks": [GOOD_CHECK]}, "a suite is a non-empty list of checks"),
-    (["keys_unique"], "check 1: a check is a mapping"),
+    ([], "List should have at least 1 item"),
+    ({"checks": [GOOD_CHECK]}, "yaml: Input should be a valid list"),
+    (["keys_unique"], "0: Input should be a valid dictionary"),
     ([{**GOOD_CHECK, "description": "At least {disclosure.smallest}."}],
-     "check 1 names {disclosure.smallest}, which is not one of disclosure.min_count"),
+     "{disclosure.smallest} is not one of disclosure.min_count"),
 ])
 def test_malformed_suite_is_rejected_naming_the_file(tmp_path, monkeypatch, document, message):
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)

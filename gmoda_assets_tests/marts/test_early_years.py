@@ -165,6 +165,25 @@ def test_disclosure_rules_hold_on_simulated_tables():
             _assert_not_derivable(cells, {s: group[s][measure] for s in group})
 
 
+@pytest.mark.parametrize("text, message", [
+    ("min_count: 10\nrounding_base: 5\n", "rate_decimals: Field required"),
+    ("min_count: 0\nrounding_base: 5\nrate_decimals: 0\n", "min_count: Input should be greater than or equal to 1"),
+    ("min_count: 10\nrounding_base: 2.5\nrate_decimals: 0\n", "rounding_base: Input should be a valid integer"),
+    ("min_count: 10\nrounding_base: 5\nrate_decimals: 0\nround_rates: yes\n", "round_rates: Extra inputs"),
+])
+def test_malformed_disclosure_rules_are_refused_naming_the_file_and_rule(tmp_path, monkeypatch, text, message):
+    path = tmp_path / "disclosure.yaml"
+    path.write_text(text)
+    monkeypatch.setattr(disclosure, "RULES_FILE", path)
+    disclosure.rules.cache_clear()
+    try:
+        with pytest.raises(disclosure.DisclosureError) as refused:
+            disclosure.rules()
+    finally:
+        disclosure.rules.cache_clear()
+    assert str(refused.value).startswith(f"{path}: ") and message in str(refused.value)
+
+
 def test_rounding_and_rates():
     assert [rounded(c, 5) for c in (10, 12, 13, 17, 18, 102)] == [10, 10, 15, 15, 20, 100]
     assert rounded(15, 10) == 20 and rounded(14, 10) == 10
