@@ -24,6 +24,25 @@ for _var in ("GMODA_DATABASE_URL", "GMODA_DAGSTER_DATABASE_URL", "GMODA_DAGSTER_
     os.environ.pop(_var, None)
 
 
+UI_TESTS = "gmoda_assets_tests/ui/"  # node id prefix of the tests that share one running UI
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``-n``, every test of ``ui/`` goes to one worker, so their one running server starts once; other tests
+    are spread one by one as usual. The UI tests, the biggest unit, start first. (pytest-xdist's own
+    ``xdist_group`` does not group under pytest 9.2, whose node ids it can no longer rename.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UITestsOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return UI_TESTS if nodeid.startswith(UI_TESTS) else nodeid
+
+    return UITestsOnOneWorker(config, log)
+
+
 def pytest_sessionfinish(session, exitstatus):
     from gmoda_assets.lib import database
 
