@@ -27,6 +27,10 @@ import pytest
 GMODA = str(Path(sys.executable).with_name("gmoda"))
 # A loaded 2-core machine takes over a minute to start the webserver, daemon and code server.
 START_TIMEOUT = 600
+# nightly_refresh's steps run one after another in its run's process in these tests: with the job's default
+# executor each step starts a Python process of its own (on 2 cores about 180 s for the refresh at small scale,
+# against about 30 s). The one place to change when the job's executor changes.
+REFRESH_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 LOCATION_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 

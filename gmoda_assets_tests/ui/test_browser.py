@@ -15,11 +15,13 @@ import time
 from collections import Counter
 
 import pytest
+import yaml
 from dagster import AssetCheckKey, AssetKey
 
 from gmoda_assets.ingest.sensors import drop_sensors
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets_tests.ui.conftest import REFRESH_RUN_CONFIG
 
 SCREENSHOTS = settings.project_dir() / "screenshots"
 LAYERS = ["raw", "staging", "conformed", "mart"]  # left to right in the lineage, each built from the one before
@@ -162,16 +164,15 @@ def test_bad_file_in_the_landing_zone_appears_as_a_quarantine_run(page, running_
 @pytest.fixture(scope="module")
 def refreshed_from_the_ui(page, running_ui):
     """nightly_refresh launched from its launchpad, as the platform team would, followed to its end: the run id.
-
-    The run executes in process (one step process instead of one per asset) to keep the suite quick; the
-    multiprocess executor is what the schedule uses."""
+    The run config typed in is REFRESH_RUN_CONFIG, in YAML."""
     from playwright.sync_api import expect
 
     page.goto("/locations/gmoda_assets/jobs/nightly_refresh/playground")
     page.locator(".CodeMirror-line").last.click()
-    page.keyboard.press("Control+End")
-    page.keyboard.press("Enter")
-    page.keyboard.type("execution: {config: {in_process: {}}}")
+    for key, value in REFRESH_RUN_CONFIG.items():
+        page.keyboard.press("Control+End")
+        page.keyboard.press("Enter")
+        page.keyboard.type(f"{key}: {yaml.safe_dump(value, default_flow_style=True).strip()}")
     expect(page.get_by_text("No errors")).to_be_visible()
     page.get_by_role("button", name="Launch Run").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))

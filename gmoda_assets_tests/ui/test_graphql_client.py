@@ -9,6 +9,8 @@ import time
 import pytest
 from dagster import AssetKey, DagsterRunStatus
 
+from gmoda_assets_tests.ui.conftest import REFRESH_RUN_CONFIG
+
 ENDED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 RUN_TIMEOUT = 20 * 60  # a refresh on a 2-core machine busy with other work
 REQUESTED_BY = {"gmoda/requested_by": "graphql-client-test"}
@@ -41,9 +43,7 @@ def _checked_run(running_ui, run_id: str) -> tuple[set[AssetKey], set]:
 
 
 def test_a_program_launches_nightly_refresh_and_polls_it_to_success(client, running_ui, defs):
-    # In process: one step process rather than one per asset, to keep the suite quick.
-    run_id = client.submit_job_execution("nightly_refresh", run_config={"execution": {"config": {"in_process": {}}}},
-                                         tags=REQUESTED_BY)
+    run_id = client.submit_job_execution("nightly_refresh", run_config=REFRESH_RUN_CONFIG, tags=REQUESTED_BY)
     assert _wait(client, run_id) == DagsterRunStatus.SUCCESS
     job = defs.resolve_job_def("nightly_refresh")
     assets, checks = _checked_run(running_ui, run_id)
