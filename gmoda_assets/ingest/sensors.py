@@ -5,7 +5,8 @@ was first seen and whether it has settled, so a file is hashed again only when i
 it settled), and a file still being written waits instead of failing a run. Whether content is new is decided
 by the drop ledger, never by comparing times or by Dagster's partitions: a re-delivery with the same content is
 not loaded twice, a changed file under the same name is, and a drop whose run died is requested again.
-Refused entries (links, folders) and held-back files are logged once, when they first appear.
+Refused entries (links, folders), held-back files and re-deliveries are logged once: the cursor remembers the
+re-deliveries already noted (by drop id, so the same file with other held content is noted again).
 """
 
 import json
@@ -40,6 +41,7 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
     def _sensor(context: SensorEvaluationContext, landing_zone: LandingZone, warehouse: Warehouse):
         state = json.loads(context.cursor) if context.cursor else {}
         previous, refused_before = state.get("seen", {}), set(state.get("refused", []))
+        noted_before = set(state.get("noted", []))
         for run_id in fail_dead_runs(context.instance):
             context.log.warning(f"Run {run_id}: its process is gone; marked failed.")
         with warehouse.as_role(database.LOADER).connect() as conn:  # the ledger's keeper
@@ -48,8 +50,10 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
         for refused in scan.refused:
             if str(refused) not in refused_before:
                 context.log.warning(f"Refused {refused}; never read or moved.")
-        for drop, earlier in scan.already_held:
-            if drop.file_name not in previous:  # say it once, when the file first appears
+        # A loaded file left in the landing zone is held by its own drop: not a re-delivery.
+        redelivered = [(drop, earlier) for drop, earlier in scan.already_held if earlier != drop.drop_id]
+        for drop, earlier in redelivered:
+            if drop.drop_id not in noted_before:
                 context.log.info(f"{drop.file_name}: same content as drop {earlier}; not loaded again.")
         for drop in hold_back_unagreed(scan):
             if drop.file_name in scan.settled_now:
@@ -63,7 +67,8 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
                 context.log.warning(f"Drop {drop.drop_id}: {attempts} runs failed before recording it; not requested "
                                     "again automatically. Run `gmoda ingest` or launch its partition once it is fixed.")
         cursor = json.dumps({"seen": scan.seen, "refused": sorted(map(str, scan.refused)),
-                             "given_up": sorted(d.drop_id for d, _ in plan.given_up)}, sort_keys=True)
+                             "given_up": sorted(d.drop_id for d, _ in plan.given_up),
+                             "noted": sorted(d.drop_id for d, _ in redelivered)}, sort_keys=True)
         if not plan.requests:
             waiting = f"; {len(scan.unsettled)} file(s) still settling" if scan.unsettled else ""
             return SensorResult(skip_reason=SkipReason(f"No new drops from {partner}{waiting}."), cursor=cursor)

@@ -88,3 +88,20 @@ def test_feed_without_live_agreement_stays_in_landing(platform, instance, simula
     monkeypatch.setenv("GMODA_TODAY", "2026-01-01")  # renewed: the same files now flow
     renewed = tick(instance, result.cursor, platform, "gmp")
     assert len(renewed.run_requests) == len(files)
+
+
+def test_redelivery_logged_once(platform, instance, defs, simulated_month, capfd):
+    """A re-delivery is noted on the tick that recognises it and never again, including when its file was first
+    seen before its content was held (the original and the re-delivery landing together)."""
+    [original] = copy_drops(simulated_month, settings.landing_dir(), ["stockport_homes"])
+    shutil.copyfile(original, original.with_name("SH_Tenancy_Members_20991231.csv"))
+    cursor = None
+    for _ in range(2):  # seen, then settled: the original requested, the re-delivery held by it
+        result = tick(instance, cursor, platform, "stockport_homes")
+        launch(instance, defs, result)
+        cursor = result.cursor
+    for _ in range(2):  # two more ticks over the same re-delivered file, now held by the ledger
+        cursor = tick(instance, cursor, platform, "stockport_homes").cursor
+    logged = capfd.readouterr().err
+    assert logged.count("SH_Tenancy_Members_20991231.csv: same content as drop") == 1
+    assert "SH_Tenancy_Members_20251101.csv: same content" not in logged
