@@ -29,18 +29,28 @@ def _setup_warehouse() -> str:
     from gmoda_assets.lib.contracts import feed_contracts
 
     from gmoda_assets.definitions import TABLE_SPECS
-    from gmoda_assets.lib.tables import comment_changes
+    from gmoda_assets.lib.tables import comment_changes, shape_changes
 
     url = database.warehouse_url()
     database.apply_sql(url)
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         for contract in feed_contracts():
             ensure_raw_table(conn, contract)
-        # The tables' comments are their specs' descriptions.
-        for spec in TABLE_SPECS:
-            for change in comment_changes(conn, spec):
+        for table in (t for spec in TABLE_SPECS for t in (spec, *spec.companions)):
+            # A table whose CREATE TABLE is its spec's is made here once, by the role that builds and owns it.
+            # One of another shape is left to its next build, which remakes it when it publishes.
+            if table.primary_key and (changes := shape_changes(conn, table)):
+                if conn.execute("SELECT to_regclass(%s)", (table.qualified_name,)).fetchone()[0]:
+                    continue
+                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(database.TRANSFORMER)))
+                for change in changes:
+                    conn.execute(change)
+                conn.execute("RESET ROLE")
+            # The tables' comments are their specs' descriptions.
+            for change in comment_changes(conn, table):
                 conn.execute(change)
     return url
 

@@ -3,9 +3,11 @@
 from dagster import Definitions
 
 from gmoda_assets.conform import dimensions, facts_council, facts_health_police_housing
+from gmoda_assets.conform.linkage_features import SPEC as LINKAGE_FEATURES
 from gmoda_assets.conform.linkage_features import linkage_features
+from gmoda_assets.conform.postcode_lookup import SPEC as POSTCODE_LOOKUP
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
-from gmoda_assets.conform.staging import staging_assets
+from gmoda_assets.conform.staging import STAGING_SPECS, staging_assets
 from gmoda_assets.ingest.assets import raw_assets
 from gmoda_assets.ingest.feed_deliveries import feed_deliveries
 from gmoda_assets.ingest.jobs import ingest_jobs, quarantine_unrecognised_file
@@ -16,7 +18,8 @@ from gmoda_assets.resources import LocalLandingZone, Warehouse
 from gmoda_assets.schedules import nightly_refresh_job, nightly_refresh_schedule
 
 # Every table past raw declared by a spec (gmoda_assets.lib.tables): one asset each.
-TABLE_SPECS = [*dimensions.SPECS, *facts_council.SPECS, *facts_health_police_housing.SPECS, *early_years.SPECS]
+TABLE_SPECS = [POSTCODE_LOOKUP, *STAGING_SPECS, LINKAGE_FEATURES, *dimensions.SPECS, *facts_council.SPECS,
+               *facts_health_police_housing.SPECS, *early_years.SPECS]
 
 defs = Definitions(
     assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features,

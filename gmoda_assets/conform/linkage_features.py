@@ -4,19 +4,20 @@ Staging drops names and addresses and keeps only year and month of birth. Linkin
 partners needs a little more, so this one table keeps derived, non-reversible forms: phonetic codes and keyed
 pseudonyms of normalised names, a pseudonym of the full date of birth, the postcode sector and pseudonyms of
 postcode and address. Only the linkage step reads it (analysts cannot: see sql/040_roles.sql).
+
+Declared by a spec and built by write, check, publish (``gmoda_assets.lib.publish``); its checks are
+``expectations/staging.linkage_features.yaml``.
 """
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, TableColumn, TableSchema, asset
 from psycopg import sql
 
 from gmoda_assets.conform.staging import POSTCODE_LOOKUP_KEY, staging_table
 from gmoda_assets.conform.staging_sql import build, normalised_postcode, parsed_date, q, value
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts
 from gmoda_assets.lib.pseudonymise import sql_pseudonym, use_key
-from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
-from gmoda_assets.resources import Warehouse
+from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, TableSpec, Written
 
-KEY = ["staging", "linkage_features"]
 COLUMNS = {
     "feed_id": ("text", "Feed of the record: <partner>.<feed>."),
     "record_key": ("text", "The record's key in its staging table."),
@@ -34,29 +35,6 @@ COLUMNS = {
     "postcode_pseudonym": ("text", "Keyed pseudonym of the full postcode."),
     "address_pseudonym": ("text", "Keyed pseudonym of the first address line (capitals, letters and digits only)."),
 }
-_PSEUDONYMS = [c for c in COLUMNS if c.endswith("_pseudonym")]
-_SOUNDEX = ["given_name_soundex", "family_name_soundex"]
-# One scan, one regex per row over the row's codes joined together: a regex per column read 2M rows a dozen
-# times, and a regex per value took three times as long (GM scale: 10.8 s, this 3.5 s). NULLs are skipped.
-_MALFORMED = (
-    "SELECT feed_id, record_key FROM {batch} WHERE "
-    f"concat_ws(',', {', '.join(_PSEUDONYMS)}) !~ '^([0-9a-f]{{{{32}}}}(,|$))*$' "
-    f"OR concat_ws(',', {', '.join(_SOUNDEX)}) !~ '^([A-Z][0-9]{{{{3}}}}(,|$))*$'"
-)
-# A hash aggregate; GE's compound-uniqueness expectation took ten times as long at GM scale.
-_DUPLICATED = "SELECT feed_id, record_key, count(*) AS copies FROM {batch} GROUP BY feed_id, record_key HAVING count(*) > 1"
-CHECKS = [
-    CheckDef(
-        "one_row_per_record",
-        "One row per staged record of every feed, and derived features only: pseudonyms are 32 hex digits and "
-        "Soundex codes a letter and three digits.",
-        [{**expectation("unexpected_rows_expectation", unexpected_rows_query=_DUPLICATED),
-          "about": "a record with more than one row of features"},
-         {**expectation("unexpected_rows_expectation", unexpected_rows_query=_MALFORMED),
-          "about": "a pseudonym or Soundex code not in its form"}],
-        blocking=True,
-    ),
-]
 
 
 def _letters(col) -> str:
@@ -105,41 +83,31 @@ def _features(contract: FeedContract) -> sql.Composable:
     if postcode:
         join += f" LEFT JOIN staging.postcode_lookup pc ON pc.postcode_key = {normalised_postcode(postcode)}"
     return sql.SQL(
-        "SELECT " + ", ".join(f"{e}::{COLUMNS[n][0]} AS {q(n)}" for n, e in exprs.items())
+        "SELECT " + ", ".join(f"{exprs[n]}::{type_} AS {q(n)}" for n, (type_, _) in COLUMNS.items())
         + f" FROM staging.{q(staging_table(contract))} s JOIN raw.{q(contract.raw_table)} r USING (_drop_id, _row_number){join}"
     )
 
 
-@asset(
-    key=KEY,
-    group_name="staging",
-    deps=[AssetKey(["staging", c.partner, c.feed]) for c in feed_contracts()]
-    + [AssetKey(c.asset_key) for c in feed_contracts()] + [AssetKey(POSTCODE_LOOKUP_KEY)],
-    kinds={"postgres"},
-    check_specs=[c.spec(KEY) for c in CHECKS],
-    metadata={
-        "dagster/table_name": "staging.linkage_features",
-        "dagster/column_schema": TableSchema(columns=[TableColumn(n, t, description=d) for n, (t, d) in COLUMNS.items()]),
-    },
-)
-def linkage_features(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    """Per staged record of every feed: the derived, non-reversible matching features record linkage needs —
-    Soundex codes, initials and keyed pseudonyms of names, year and month of birth and a pseudonym of the full
-    date, sex, postcode sector and pseudonyms of postcode and address. No name, date of birth, postcode or
-    address is stored. Read only by the linkage step; analysts have no access."""
+def _write(context, conn, candidates: dict[str, sql.Identifier]) -> dict:
+    """Every feed's features into the candidate, under the key (which lives only in this transaction)."""
     contracts = feed_contracts()
-    union = sql.SQL(" UNION ALL ").join(_features(c) for c in contracts)
-    with warehouse.connect(autocommit=True) as conn, conn.transaction():
-        use_key(conn)
-        conn.execute(sql.SQL("CREATE TEMP TABLE name_features ON COMMIT DROP AS {}").format(_name_features(contracts)))
-        conn.execute("ALTER TABLE name_features ADD PRIMARY KEY (name)")
-        conn.execute("ANALYZE name_features")
-        conn.execute("DROP TABLE IF EXISTS staging.linkage_features")
-        conn.execute(sql.SQL("CREATE TABLE staging.linkage_features AS {}").format(union))
-        conn.execute("ALTER TABLE staging.linkage_features ADD PRIMARY KEY (feed_id, record_key)")
-        conn.execute("COMMENT ON TABLE staging.linkage_features IS 'Derived matching features of every staged record, for record linkage only.'")
-        for name, (_, text) in COLUMNS.items():
-            conn.execute(sql.SQL("COMMENT ON COLUMN staging.linkage_features.{} IS {}").format(sql.Identifier(name), sql.Literal(text)))
-        rows = conn.execute("SELECT count(*) FROM staging.linkage_features").fetchone()[0]
-    results = validate_in_postgres(warehouse.sqlalchemy_url, "SELECT * FROM staging.linkage_features", CHECKS, KEY)
-    return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=results)
+    use_key(conn)
+    conn.execute(sql.SQL("CREATE TEMP TABLE name_features ON COMMIT DROP AS {}").format(_name_features(contracts)))
+    conn.execute("ALTER TABLE name_features ADD PRIMARY KEY (name)")
+    conn.execute("ANALYZE name_features")
+    conn.execute(sql.SQL("INSERT INTO {} ({}) {}").format(
+        candidates["linkage_features"], sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+        sql.SQL(" UNION ALL ").join(_features(c) for c in contracts)))
+    return {}
+
+
+SPEC = TableSpec("staging", "linkage_features", (
+    "Per staged record of every feed: the derived, non-reversible matching features record linkage needs — "
+    "Soundex codes, initials and keyed pseudonyms of names, year and month of birth and a pseudonym of the full "
+    "date, sex, postcode sector and pseudonyms of postcode and address. No name, date of birth, postcode or "
+    "address is stored. Read only by the linkage step; analysts have no access."),
+    {name: Column(type_, text, not_null=name in ("feed_id", "record_key")) for name, (type_, text) in COLUMNS.items()},
+    Written(_write, assets=(*[("staging", c.partner, c.feed) for c in feed_contracts()],
+                            *[tuple(c.asset_key) for c in feed_contracts()], tuple(POSTCODE_LOOKUP_KEY))),
+    primary_key=("feed_id", "record_key"))
+linkage_features = table_asset(SPEC)

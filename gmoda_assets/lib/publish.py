@@ -14,17 +14,23 @@ The live table is never dropped or renamed, so its foreign keys, grants, owner a
 and publishing needs no more than the transformer role has: CREATE on the schema (for the candidate) and
 SELECT, INSERT, UPDATE and TRUNCATE on the table. The table's and columns' COMMENTs are set from the spec when
 the warehouse is set up (``gmoda db init``), and again in the publish transaction should they differ.
+
+A table whose ``CREATE TABLE`` is its spec's (staging) has its candidate made from the spec, and is made (or
+remade, should the spec's columns have changed) in the publish transaction. Its companions (staging's rejects)
+are written, checked and published with it; a check names a companion's rows as ``{batch<suffix>}``
+(``{batch__rejects}`` for ``<table>__rejects``), the candidate's in a build and the live table's when the check
+runs on its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
 from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
-from gmoda_assets.lib.tables import UNKNOWN, Computed, TableSpec, comment_changes
+from gmoda_assets.lib.tables import UNKNOWN, Computed, TableSpec, Written, comment_changes, create_table, shape_changes
 from gmoda_assets.resources import Warehouse
 
 SAMPLE = 5  # failing rows named in a refusal
@@ -52,38 +58,68 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                         context: AssetExecutionContext) -> Build:
     """Build ``spec``'s table as a candidate, check it with ``checks`` and publish it unless a blocking one fails."""
     live, candidate = _tables(spec)
+    tables = [spec, *spec.companions]
+    candidates = {t.name: _tables(t)[1] for t in tables}
     with warehouse.connect(autocommit=True) as conn:
         # One build of a table at a time: a second would rebuild the candidate under the first one's checks.
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (spec.qualified_name,))
         with conn.transaction():
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(candidate))
-            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(candidate, live))
-            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(candidate, sql.Identifier(ANALYST_ROLE)))
+            for table in tables:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(candidates[table.name]))
+                conn.execute(create_table(table, candidates[table.name], unlogged=True) if table.primary_key else
+                             sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(candidates[table.name],
+                                                                                  _tables(table)[0]))
+                conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(candidates[table.name],
+                                                                        sql.Identifier(ANALYST_ROLE)))
             if isinstance(spec.source, Computed):
                 rows, computed = spec.source.compute(context, conn)
                 _copy(conn, spec, candidate, rows)
+            elif isinstance(spec.source, Written):
+                computed = spec.source.write(context, conn, candidates)
             else:
                 conn.execute(_fill(spec, live, candidate))
                 computed = {}
             metadata = {**_measure(conn, spec, live, candidate), **computed}
-        results = validate_in_postgres(warehouse.sqlalchemy_url, _everything(candidate), checks, spec.key)
+        results = validate_in_postgres(warehouse.sqlalchemy_url, _everything(candidate),
+                                       _bound(spec, checks, candidates), spec.asset_key)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
         with conn.transaction():
-            conn.execute(_publish(spec, live, candidate))
-            _comment(conn, spec, context.log)
-            conn.execute(sql.SQL("DROP TABLE {}").format(candidate))
+            for table in tables:
+                for change in shape_changes(conn, table) if table.primary_key else ():
+                    conn.execute(change)
+                conn.execute(_publish(table, *_tables(table)))
+                _comment(conn, table, context.log)
+                conn.execute(sql.SQL("DROP TABLE {}").format(candidates[table.name]))
     return Build(metadata, results, None)
 
 
 def check_live(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse) -> list[AssetCheckResult]:
     """``checks`` run on the live table, as a check executed on its own does."""
-    return validate_in_postgres(warehouse.sqlalchemy_url, _everything(_tables(spec)[0]), checks, spec.key)
+    lives = {t.name: _tables(t)[0] for t in spec.companions}
+    return validate_in_postgres(warehouse.sqlalchemy_url, _everything(_tables(spec)[0]), _bound(spec, checks, lives),
+                                spec.asset_key)
 
 
 def _everything(table: sql.Identifier) -> str:
     """The query Great Expectations validates: every row of ``table``."""
     return sql.SQL("SELECT * FROM {}").format(table).as_string()
+
+
+def _bound(spec: TableSpec, checks: list[CheckDef], tables: dict[str, sql.Identifier]) -> list[CheckDef]:
+    """``checks`` with each companion's rows, ``{batch<suffix>}`` in a row query, read from ``tables``."""
+    names = {"{batch" + c.name.removeprefix(spec.name) + "}": tables[c.name].as_string() for c in spec.companions}
+    if not names:
+        return checks
+
+    def bound(value):
+        if isinstance(value, str):
+            for token, table in names.items():
+                value = value.replace(token, table)
+        return value
+
+    return [replace(c, expectations=[{**e, "kwargs": {k: bound(v) for k, v in e["kwargs"].items()}}
+                                     for e in c.expectations]) for c in checks]
 
 
 def _select(spec: TableSpec, names: list[str]) -> sql.Composable:

@@ -16,26 +16,29 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 
 from gmoda_assets.lib import publish
 from gmoda_assets.lib.governance import PRODUCT_SCHEMAS, product_tags, require_agreements
+from gmoda_assets.lib.quality import CheckDef
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.tables import TableSpec
 from gmoda_assets.resources import Warehouse
 
 
-def table_asset(spec: TableSpec) -> AssetsDefinition:
-    """The asset of ``spec``, with the checks of its suite. Materialising it writes a candidate, runs every check
-    on it and publishes it only when no blocking check fails; selecting only checks runs them on the live table."""
-    checks = load_suite(spec.key)
-    asset_key = AssetKey(spec.key)
+def table_asset(spec: TableSpec, checks: list[CheckDef] | None = None) -> AssetsDefinition:
+    """The asset of ``spec``, with the checks of its suite (or ``checks``, for a table whose checks its spec's
+    maker generates, as staging's come from the feed contract). Materialising it writes a candidate, runs every
+    check on it and publishes it only when no blocking check fails; selecting only checks runs them on the live
+    table."""
+    checks = load_suite(spec.key) if checks is None else checks
+    asset_key = AssetKey(spec.asset_key)
     if (spec.schema in PRODUCT_SCHEMAS) != (spec.purpose is not None):
         raise ValueError(f"{spec.qualified_name}: a table in {', '.join(PRODUCT_SCHEMAS)} is a product and names its "
                          "purpose; a table elsewhere names none")
     tags = product_tags(asset_key, spec.purpose) if spec.purpose else {}
 
     @multi_asset(
-        name="__".join(spec.key),
+        name="__".join(spec.asset_key),
         specs=[AssetSpec(asset_key, description=spec.description, deps=spec.deps, group_name=spec.schema,
                          kinds={"postgres"}, metadata=spec.metadata, tags=tags)],
-        check_specs=[c.spec(spec.key) for c in checks],
+        check_specs=[c.spec(spec.asset_key) for c in checks],
         can_subset=True,
     )
     def build(context: AssetExecutionContext, warehouse: Warehouse):

@@ -41,6 +41,9 @@ Where the rows come from (``source``):
 
   A computed table is rebuilt whole at each build, and its columns take the rows' values as they are (no
   expression, no lookup).
+* ``Written``: rows that ``write(context, conn, candidates) -> metadata`` writes by SQL into the candidates,
+  for rows that must never leave PostgreSQL (staging: raw rows hold identifiers) or a build that writes more
+  than one table (staging's rejects).
 
 A column's expression reads only its own ``sources`` (or a source's tags, such as ``partner_id``) from ``s``;
 a column with a lookup gets its dimension's key, the dimension joined under the column's name.
@@ -49,7 +52,15 @@ A product (a table in ``synthetic``, ``model``, ``signposting`` or ``mart``) nam
 purposes agreements grant (``gmoda_assets.lib.governance``): the factory tags the asset with it, so the code
 location does not load while a feed upstream lacks a live agreement for that purpose, and checks the
 agreements again first thing in every run.
+
+A table with no ``CREATE TABLE`` in ``sql/`` (a staging table, generated from its feed contract) declares its
+``primary_key``: its ``CREATE TABLE`` is then the spec's (``create_table``), made when the warehouse is set up and
+again, in the publish transaction, should the spec's columns have changed. A build that writes more than one
+table (staging's rows and the rows it set aside) names the others as ``companions``: specs of their own,
+written and published with it, in the same transaction.
 """
+
+from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +89,7 @@ class Column:
     expression: str = ""  # SQL over the source row ``s``; empty: ``s.<column>``, or the lookup's key
     sources: tuple[str, ...] = ()  # source columns it is derived from (its column lineage)
     lookup: Lookup | None = None
+    not_null: bool = False  # for a table whose CREATE TABLE is the spec's (sql/ holds the others' constraints)
 
 
 def copied(type_: str, description: str, source: str) -> Column:
@@ -176,6 +188,19 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class Written(_ReadsAssets):
+    """Rows that ``write(context, conn, candidates) -> metadata`` writes by SQL into the candidates (``candidates``:
+    each table's name, the spec's and its companions', to its candidate), inside the transaction that writes
+    them: for rows that must not leave PostgreSQL, or a build that writes more than one table. Staging is one:
+    its raw rows hold identifiers, it sets invalid rows aside in its rejects, and it pseudonymises under a key
+    that lives only in that transaction."""
+
+    write: Callable[[AssetExecutionContext, Connection, Mapping[str, sql.Identifier]], Mapping]
+    assets: tuple[tuple[str, ...], ...] = ()
+    column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StableKeys:
     """A dimension's keys: ``key`` is kept per ``natural`` key across builds; ``unknown`` holds the values of the
     unknown member (key -1). A key column with an expression (a date's yyyymmdd) is computed, not assigned."""
@@ -191,10 +216,13 @@ class TableSpec:
     name: str
     description: str  # the asset's description in the UI and the table's COMMENT
     columns: Mapping[str, Column]  # in the order of the CREATE TABLE
-    source: Tables | Query | Rows | Computed
+    source: Tables | Query | Rows | Computed | Written | None
     keys: StableKeys | None = None  # None: rebuilt whole at each build
     metrics: Mapping[str, str] = field(default_factory=dict)  # extra materialisation metadata: SQL aggregates
     purpose: str | None = None  # a product's purpose (gmoda_assets.lib.governance.PURPOSES)
+    asset_path: tuple[str, ...] = ()  # the asset's key, when it is not [schema, name] (staging: schema, partner, feed)
+    primary_key: tuple[str, ...] = ()  # set: the CREATE TABLE is the spec's, not in sql/
+    companions: tuple[TableSpec, ...] = ()  # tables the same build writes, published with this one
 
     def __post_init__(self):
         if isinstance(self.source, Computed):
@@ -209,6 +237,10 @@ class TableSpec:
         return [self.schema, self.name]
 
     @property
+    def asset_key(self) -> list[str]:
+        return list(self.asset_path) or self.key
+
+    @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
 
@@ -218,6 +250,8 @@ class TableSpec:
 
     @property
     def deps(self) -> list[AssetKey]:
+        if self.source is None:  # a companion: its build is its table's
+            return []
         dimensions = [AssetKey(lookup.dimension.split(".")) for lookup in self.lookups.values()]
         return list(dict.fromkeys([*self.source.deps, *dimensions]))
 
@@ -251,3 +285,25 @@ def comment_changes(conn: Connection, spec: TableSpec) -> list[sql.Composed]:
         sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(*spec.key), sql.Literal(text)) if name is None else
         sql.SQL("COMMENT ON COLUMN {} IS {}").format(sql.Identifier(*spec.key, name), sql.Literal(text))
         for name, text in wanted.items() if current.get(name) != text]
+
+
+def create_table(spec: TableSpec, table: sql.Identifier | None = None, unlogged: bool = False) -> sql.Composed:
+    """The spec's own CREATE TABLE (``table``: another name for it, such as its candidate's; an unlogged candidate
+    gets no primary key, so a duplicate is the checks' to find and name, not an insert's to refuse)."""
+    columns = [sql.SQL("{} {}{}").format(sql.Identifier(n), sql.SQL(c.type), sql.SQL(" NOT NULL" if c.not_null else ""))
+               for n, c in spec.columns.items()]
+    if spec.primary_key and not unlogged:
+        columns.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, spec.primary_key))))
+    return sql.SQL("CREATE {}TABLE {} ({})").format(sql.SQL("UNLOGGED " if unlogged else ""),
+                                                    table or sql.Identifier(*spec.key), sql.SQL(", ").join(columns))
+
+
+def shape_changes(conn: Connection, spec: TableSpec) -> list[sql.Composed]:
+    """For a table whose CREATE TABLE is the spec's: the statements that make the live table (none yet, or one
+    whose columns are no longer the spec's, in name, order or type) the spec's; its rows go with the old shape."""
+    current = conn.execute("SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+                           "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                           (spec.qualified_name,)).fetchall()
+    if current == [(n, c.type) for n, c in spec.columns.items()]:
+        return []
+    return [sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*spec.key)), create_table(spec)]

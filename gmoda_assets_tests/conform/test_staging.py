@@ -8,16 +8,16 @@ import re
 import secrets
 import time
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import pandas as pd
 import psycopg
 import pytest
-from dagster import AssetCheckSeverity, materialize
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetSelection, materialize
 from psycopg import sql
 
 from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
-from gmoda_assets.conform.linkage_features import CHECKS as LINKAGE_CHECKS
 from gmoda_assets.conform.linkage_features import linkage_features
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
@@ -25,7 +25,9 @@ from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.pseudonymise import HmacPads, secret_key
 from gmoda_assets.lib.quality import validate_in_postgres
+from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.conform.helpers import failure_message
 from gmoda_assets_tests.helpers import copy_drops, deliver, read_delivery, reset_platform
 
 
@@ -177,7 +179,8 @@ def test_linkage_check_catches_a_leaked_name_a_bad_code_and_a_duplicate(staged, 
         "FROM staging.linkage_features UNION ALL SELECT * FROM "
         f"(SELECT {kept}, family_name_pseudonym, given_name_soundex FROM staging.linkage_features WHERE feed_id = 'gmp.incidents' LIMIT 1) AS duplicate"
     )
-    [result] = validate_in_postgres(Warehouse().sqlalchemy_url, query, LINKAGE_CHECKS, ["staging", "linkage_features"])
+    key = ["staging", "linkage_features"]
+    [result] = validate_in_postgres(Warehouse().sqlalchemy_url, query, load_suite(key), key)
     assert not result.passed and result.metadata["expectations_failed"].value == 2
     details = {d["about"]: d for d in result.metadata["results"].value}
     malformed = details["a pseudonym or Soundex code not in its form"]
@@ -249,39 +252,92 @@ def test_key_material_never_reaches_the_server_log(staged, warehouse_url):
         with log_file.open("rb") as handle:
             handle.seek(start)
             logged = handle.read()
-    assert b"CREATE TEMP TABLE _typed" in logged and b"CREATE TABLE staging.linkage_features" in logged
+    assert b"CREATE TEMP TABLE _typed" in logged and b'INSERT INTO "staging"."linkage_features__candidate"' in logged
     assert b"ops.hmac_sha256" in logged
     assert b"\\x" + control.hex().encode() in logged
     for name, secret in (("key", key), ("inner pad", pads.ipad), ("outer pad", pads.opad)):
         assert not any(form in logged for form in _written_forms(secret)), f"the {name} is in the server log"
 
 
-def test_a_failing_blocking_check_stops_what_is_built_from_the_feed(platform, instance, defs, warehouse_url, simulated_month):
-    [births] = [p for p in copy_drops(simulated_month, settings.landing_dir(), ["nhs"]) if "Births" in p.name]
-    lines = births.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
+def _rows(url: str, *tables: str) -> list[list[tuple]]:
+    with psycopg.connect(url) as conn:
+        return [conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(*t.split(".")))).fetchall()
+                for t in tables]
+
+
+def test_a_failing_blocking_check_leaves_the_previous_staging_table_live(platform, instance, defs, warehouse_url,
+                                                                         simulated_month):
+    """The NHS starts writing dates of birth day-first: its next births increment loads, but every row is rejected.
+    The staging build fails naming the check and the counts; the last good staging table and its rejects stay
+    live and readable, the fact built from them is left as it was, and other feeds still build."""
+    [births] = (simulated_month / "nhs").glob("GM_CHIS_Births_*.csv")
+    copy_drops(simulated_month, settings.landing_dir(), ["nhs"])
+    _ingest(instance, defs, platform, "nhs", warehouse_url)
+    [fact_births] = [a for a in fact_assets_hpp if a.key.path[-1] == "fact_births"]
+    _, built = _stage("nhs/births", also=[*dimension_assets, fact_births])
+    assert {"staging/nhs/births", "conformed/fact_births"} <= built
+    tables = ("staging.nhs__births", "staging.nhs__births__rejects", "conformed.fact_births")
+    before = _rows(warehouse_url, *tables)
+    assert len(before[0]) > 100
+
+    header, rows = read_delivery(births)
     at = header.index("DateOfBirth")
-    # The partner starts writing dates day-first: every row stays loadable, but a fifth no longer parse.
-    rows = [line.split(",") for line in lines[1:]]
-    for row in rows[::5]:
+    for row in rows:
         y, m, d = row[at].split("-")
         row[at] = f"{d}/{m}/{y}"
-    births.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
-    assert ingest_landing_zone(instance, defs, platform, ["nhs"]).tally.runs_failed == 0
+    delivered = datetime.strptime(births.stem.rsplit("_", 1)[1], "%Y%m%d")
+    deliver("nhs", f"GM_CHIS_Births_{delivered + timedelta(days=31):%Y%m%d}.csv", header, rows)
+    _ingest(instance, defs, platform, "nhs", warehouse_url)
 
-    births_staging = next(a for a in staging_assets if a.key.path == ["staging", "nhs", "births"])
-    result = materialize([postcode_lookup, *staging_assets, linkage_features, *dimension_assets, *fact_assets_hpp],
-                         resources={"warehouse": Warehouse()}, raise_on_error=False)
+    result, built = _stage("nhs/births", "nhs/hv_reviews", also=[linkage_features, *dimension_assets, *fact_assets_hpp])
+    assert not result.success
     failed = {(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations() if not c.passed}
-    assert ("staging/nhs/births", "reject_rate_acceptable") in failed
-    built = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
-    assert "staging/nhs/hv_reviews" in built  # other feeds still build
-    assert "conformed/fact_health_visiting_reviews" in built
+    assert failed == {("staging/nhs/births", "reject_rate_acceptable")}
+    message = failure_message(result)
+    assert "staging.nhs__births was not published: blocking check(s) reject_rate_acceptable" in message
+    assert _rows(warehouse_url, *tables) == before  # the last good version, live and readable
+    with psycopg.connect(warehouse_url) as conn:  # the rejected build, kept to inspect
+        [rejected] = conn.execute("SELECT count(*) FROM staging.nhs__births__rejects__candidate").fetchone()
+    assert rejected >= len(rows) and f"rejected={rejected}" in message  # the counts, sampled; never a value
+    assert {"staging/nhs/hv_reviews", "conformed/fact_health_visiting_reviews"} <= built  # other feeds still build
     # Downstream of the failing feed, in staging and across the layer boundary: stopped in this run.
-    assert "staging/linkage_features" not in built and "conformed/fact_births" not in built
-    assert births_staging.check_specs_by_output_name  # the check is declared on the asset
+    assert not {"staging/nhs/births", "staging/linkage_features", "conformed/fact_births"} & built
 
 
+def test_a_check_executed_on_its_own_validates_the_live_table(staged, warehouse_url, instance):
+    """A run that selects only a staging check (the check page's Execute button) validates the live table and its
+    live rejects, and builds nothing: it fails while the live table is spoilt, naming the record, and passes once
+    it is mended."""
+    births = next(a for a in staging_assets if a.key.path == ["staging", "nhs", "births"])
+
+    def run_check(name: str):
+        check = AssetCheckKey(births.key, name)
+        result = materialize([births], selection=AssetSelection.checks(check), instance=instance,
+                             resources={"warehouse": Warehouse()}, raise_on_error=False)
+        assert not result.get_asset_materialization_events()
+        [evaluation] = result.get_asset_check_evaluations()
+        assert evaluation.asset_check_key == check
+        return evaluation
+
+    assert run_check("reject_rate_acceptable").passed and run_check("no_direct_identifiers").passed
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        before = _rows(warehouse_url, "staging.nhs__births", "staging.nhs__births__rejects")
+        staged_rows = len(before[0])
+        key, pseudonym = conn.execute("SELECT record_key, nhs_number_pseudonym FROM staging.nhs__births "
+                                      "WHERE nhs_number_pseudonym IS NOT NULL ORDER BY record_key LIMIT 1").fetchone()
+        try:
+            conn.execute("UPDATE staging.nhs__births SET nhs_number_pseudonym = 'SMITH' WHERE record_key = %s", (key,))
+            conn.execute("INSERT INTO staging.nhs__births__rejects SELECT 'test-drop', n, NULL, ARRAY['test: spoilt'] "
+                         "FROM generate_series(1, %s) AS n", (staged_rows,))
+            leaked, rejected = run_check("no_direct_identifiers"), run_check("reject_rate_acceptable")
+        finally:
+            conn.execute("DELETE FROM staging.nhs__births__rejects WHERE _drop_id = 'test-drop'")
+            conn.execute("UPDATE staging.nhs__births SET nhs_number_pseudonym = %s WHERE record_key = %s",
+                         (pseudonym, key))
+    assert not leaked.passed and f"record_key={key}" in leaked.metadata["failures"].value
+    assert not rejected.passed and "rejected=" in rejected.metadata["failures"].value
+    assert run_check("reject_rate_acceptable").passed and run_check("no_direct_identifiers").passed
+    assert _rows(warehouse_url, "staging.nhs__births", "staging.nhs__births__rejects") == before
 
 
 def _ingest(instance, defs, landing, partner: str, url: str) -> dict[str, str]:
