@@ -1,7 +1,7 @@
 -- Who owns what past raw. Runs after every other file, so it also covers the tables they create as the
 -- administrator (the conformed tables of sql/2*).
---   staging onward: gmoda_transformer, whose steps rebuild them (DROP and CREATE, COMMENT ON, swapping a checked
---                   candidate table in), which only an owner may do
+--   staging onward: gmoda_transformer, whose steps set their comments and remake a staging table whose contract
+--                   changed its columns, which only an owner may do
 --   ops.feed_deliveries: gmoda_loader, which rebuilds it nightly from the ledger
 -- Tables made by earlier versions, when every step ran as the administrator, are handed over here.
 -- Idempotent: only objects with another owner are altered.
