@@ -1,8 +1,12 @@
-"""Test fixtures: a real embedded PostgreSQL per test process, a real Dagster instance stored in it, and
-small simulated partner drops.
+"""Test fixtures: a real embedded PostgreSQL per test process, a real Dagster instance stored in it, small
+simulated partner drops, and that month loaded, staged and conformed once.
 
 Every test process (pytest-xdist worker) gets its own GMODA_HOME, set before the package is imported, so
 its landing zone, quarantine, database cluster and Dagster instance are its own.
+
+The tests that read ``staged_month`` run first, and under ``--dist loadgroup`` (set in pyproject.toml) all on
+one worker, one after another: that worker builds the month once, and nothing that empties or rebuilds raw,
+staging or conformed (``platform`` and the tests that load data of their own) runs before they are done.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,23 +29,15 @@ for _var in ("GMODA_DATABASE_URL", "GMODA_DAGSTER_DATABASE_URL", "GMODA_DAGSTER_
     os.environ.pop(_var, None)
 
 
-UI_TESTS = "gmoda_assets_tests/ui/"  # node id prefix of the tests that share one running UI
+STAGED = "staged_month"
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """Under ``-n``, every test of ``ui/`` goes to one worker, so their one running server starts once; other tests
-    are spread one by one as usual. The UI tests, the biggest unit, start first. (pytest-xdist's own
-    ``xdist_group`` does not group under pytest 9.2, whose node ids it can no longer rename.)"""
-    if config.getvalue("dist") != "load":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class UITestsOnOneWorker(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return UI_TESTS if nodeid.startswith(UI_TESTS) else nodeid
-
-    return UITestsOnOneWorker(config, log)
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its marks
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if STAGED in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group(STAGED))
+    items.sort(key=lambda item: STAGED not in item.fixturenames)  # stable: otherwise as collected
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -89,3 +86,39 @@ def simulated_month(tmp_path_factory) -> Path:
     simulate(out, scale="small", seed=7, months=1)
     return out
 
+
+
+@dataclass(frozen=True)
+class StagedMonth:
+    drops: Path  # the simulated month's drops, as the partners delivered them
+    ingest: object  # the IngestReport of loading every drop into raw
+    build: object  # the result of the one Dagster run that built staging, the dimensions and every fact
+
+
+@pytest.fixture(scope="session")
+def staged_month(warehouse_url, instance, defs, simulated_month) -> StagedMonth:
+    """The simulated month loaded into raw by Dagster runs in ``instance`` (a run per drop, as the sensors would),
+    then staging, the linkage features, the dimensions and every fact built from it in one run, once per test
+    process. For tests that only read raw, the ledger, staging or conformed: a test that changes them uses
+    ``platform`` and data of its own."""
+    from dagster import materialize
+
+    from gmoda_assets.conform.dimensions import dimension_assets
+    from gmoda_assets.conform.facts_council import council_assets
+    from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
+    from gmoda_assets.conform.linkage_features import linkage_features
+    from gmoda_assets.conform.postcode_lookup import postcode_lookup
+    from gmoda_assets.conform.staging import staging_assets
+    from gmoda_assets.ingest.runner import ingest_landing_zone
+    from gmoda_assets.lib import settings
+    from gmoda_assets.resources import Warehouse
+    from gmoda_assets_tests.helpers import copy_drops, reset_platform
+
+    landing = reset_platform(warehouse_url, instance)
+    copy_drops(simulated_month, settings.landing_dir())
+    report = ingest_landing_zone(instance, defs, landing)
+    assert report.tally.failures == [], report.tally.failures
+    build = materialize([postcode_lookup, *staging_assets, linkage_features, *dimension_assets, *council_assets,
+                         *fact_assets_hpp], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    assert build.success, [e.step_key for e in build.get_step_failure_events()]
+    return StagedMonth(simulated_month, report, build)

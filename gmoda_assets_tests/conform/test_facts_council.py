@@ -1,21 +1,16 @@
 """The council side of the conformed layer, built by a real Dagster run from a simulated month loaded into raw
-and staged, into the test's embedded PostgreSQL, and checked by its suites and against the catalog."""
+and staged (the shared ``staged_month``), into the test's embedded PostgreSQL, and checked by its suites and
+against the catalog."""
 
 import psycopg
 import pytest
 from dagster import materialize
 
-from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_council import SETTING, SPECS, council_assets
-from gmoda_assets.conform.postcode_lookup import postcode_lookup
-from gmoda_assets.conform.staging import staging_assets
-from gmoda_assets.ingest.runner import ingest_landing_zone
-from gmoda_assets.lib import settings
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import asset_of
-from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
 FACTS = [s for s in SPECS if s is not SETTING]
 
@@ -27,20 +22,12 @@ def _settings(url: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def built(warehouse_url, instance, defs, simulated_month):
-    """The simulated month of the 10 councils and the NHS loaded into raw and staged, then the dimensions and
-    the council assets materialised, once for this module; dim_setting is built a second time after the
-    first build's keys are noted."""
-    landing = reset_platform(warehouse_url, instance)
-    councils = sorted({t.tags["partner_id"] for f in FACTS for t in f.source.tables})
-    copy_drops(simulated_month, settings.landing_dir(), partners=[*councils, "nhs"])
-    assert ingest_landing_zone(instance, defs, landing).tally.runs_failed == 0
-    staging = [a for a in staging_assets if a.key.path[1] in councils or a.key.path[1:] == ["nhs", "births"]]
-    result = materialize([postcode_lookup, *staging, *dimension_assets, *council_assets],
-                         resources={"warehouse": Warehouse()})
+def built(warehouse_url, staged_month):
+    """The shared build of the simulated month (the council assets among it); dim_setting is built a second time
+    after the first build's keys are noted."""
     first_keys = _settings(warehouse_url)
     again = materialize([asset_of(council_assets, "dim_setting")], resources={"warehouse": Warehouse()})
-    return {"result": result, "again": again, "first_keys": first_keys}
+    return {"result": staged_month.build, "again": again, "first_keys": first_keys}
 
 
 def test_one_row_per_staged_record(built, warehouse_url):

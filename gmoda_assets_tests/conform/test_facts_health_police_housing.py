@@ -1,41 +1,25 @@
 """Facts of the NHS, police and housing feeds, built by a real Dagster run from a simulated month loaded into
-raw and staged, into the test's embedded PostgreSQL, and checked by their suites and against the catalog."""
+raw and staged (the shared ``staged_month``), into the test's embedded PostgreSQL, and checked by their suites
+and against the catalog."""
 
 import pandas as pd
 import psycopg
 import pytest
 from dagster import materialize
 
-from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_health_police_housing import SPECS, fact_assets_hpp
-from gmoda_assets.conform.postcode_lookup import postcode_lookup
-from gmoda_assets.conform.staging import staging_assets
-from gmoda_assets.ingest.runner import ingest_landing_zone
-from gmoda_assets.lib import settings
 from gmoda_assets.lib.geography import REFERENCE_DIR
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import asset_of, failure_message
-from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
 # Each fact and the staging table it is built from.
 FACTS = {s.name: s.source.tables[0].table[1] for s in SPECS}
-PARTNERS = sorted({s.source.tables[0].tags["partner_id"] for s in SPECS})
 
 
 @pytest.fixture(scope="module")
-def built(warehouse_url, instance, defs, simulated_month):
-    """The simulated month of the NHS, police and housing loaded into raw, then staged, the dimensions and the
-    facts materialised in one Dagster run, once for this module."""
-    landing = reset_platform(warehouse_url, instance)
-    copy_drops(simulated_month, settings.landing_dir(), partners=PARTNERS)
-    assert ingest_landing_zone(instance, defs, landing).tally.runs_failed == 0
-    staging = [a for a in staging_assets if a.key.path[1] in PARTNERS]
-    # Staging's own checks are staging's tests' business: a run of their own keeps them from blocking the facts.
-    staged = materialize([postcode_lookup, *staging], resources={"warehouse": Warehouse()}, raise_on_error=False)
-    assert len(staged.get_asset_materialization_events()) == 1 + len(staging)
-    result = materialize([*dimension_assets, *fact_assets_hpp], resources={"warehouse": Warehouse()})
-    assert result.success
-    return result
+def built(staged_month):
+    """The shared build of the simulated month: staging, the dimensions and the facts in one Dagster run."""
+    return staged_month.build
 
 
 def test_one_row_per_staged_record(built, warehouse_url):
@@ -52,7 +36,8 @@ def test_one_row_per_staged_record(built, warehouse_url):
 
 
 def test_every_check_passes(built):
-    evaluations = [e for e in built.get_asset_check_evaluations() if e.asset_key.path[1].startswith("fact_")]
+    mine = {a.key for a in fact_assets_hpp}
+    evaluations = [e for e in built.get_asset_check_evaluations() if e.asset_key in mine]
     assert len(evaluations) == sum(len(list(a.check_specs)) for a in fact_assets_hpp)
     failed = {(e.asset_key.path[1], e.check_name): e.metadata["failures"].value for e in evaluations if not e.passed}
     assert not failed

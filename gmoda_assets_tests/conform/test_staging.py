@@ -28,23 +28,18 @@ from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import failure_message
-from gmoda_assets_tests.helpers import copy_drops, deliver, read_delivery, reset_platform
+from gmoda_assets_tests.helpers import copy_drops, deliver, read_delivery
 
 
 @pytest.fixture(scope="module")
-def staged(warehouse_url, instance, defs, simulated_month):
-    """The simulated month loaded into raw and built into staging, once for this module."""
-    landing = reset_platform(warehouse_url, instance)
-    copy_drops(simulated_month, settings.landing_dir())
-    report = ingest_landing_zone(instance, defs, landing)
-    assert report.tally.runs_failed == 0
-    result = materialize([postcode_lookup, *staging_assets, linkage_features], resources={"warehouse": Warehouse()})
-    assert result.success
-    truth = simulated_month.parent / "landing_truth"
+def staged(staged_month):
+    """The simulated month loaded into raw and built into staging (the shared build), with its truth."""
+    truth = staged_month.drops.parent / "landing_truth"
+    events = [m for m in staged_month.build.get_asset_materialization_events() if m.asset_key.path[0] == "staging"]
     return {
         "metadata": {m.asset_key.to_user_string(): {k: v.value for k, v in m.materialization.metadata.items()}
-                     for m in result.get_asset_materialization_events()},
-        "checks": result.get_asset_check_evaluations(),
+                     for m in events},
+        "checks": [c for c in staged_month.build.get_asset_check_evaluations() if c.asset_key.path[0] == "staging"],
         "truth": truth,
         "manifest": json.loads((truth / "manifest.json").read_text()),
     }
