@@ -4,9 +4,13 @@ simulated partner drops, and that month loaded, staged and conformed once.
 Every test process (pytest-xdist worker) gets its own GMODA_HOME, set before the package is imported, so
 its landing zone, quarantine, database cluster and Dagster instance are its own.
 
-The tests that read ``staged_month`` run first, and under ``--dist loadgroup`` (set in pyproject.toml) all on
-one worker, one after another: that worker builds the month once, and nothing that empties or rebuilds raw,
-staging or conformed (``platform`` and the tests that load data of their own) runs before they are done.
+How the tests are spread over the workers (``--dist loadgroup --no-loadscope-reorder``, set in
+pyproject.toml, so the order below is the order they are handed out):
+- the tests that read ``staged_month`` first, all on one worker, one after another: that worker builds the month
+  once, and nothing that empties or rebuilds raw, staging or conformed (``platform`` and the tests that load
+  data of their own) runs on it before they are done;
+- then the tests marked ``slow``, so that none of them starts last and ends the run alone;
+- the tests of a module that share a module-scoped fixture go to one worker, which builds the fixture once.
 """
 
 from __future__ import annotations
@@ -32,12 +36,22 @@ for _var in ("GMODA_DATABASE_URL", "GMODA_DAGSTER_DATABASE_URL", "GMODA_DAGSTER_
 STAGED = "staged_month"
 
 
+def _group(item) -> str | None:
+    """The xdist group of a test: the shared month's readers together, and a module's tests that share one of
+    its module-scoped fixtures."""
+    if STAGED in item.fixturenames:
+        return STAGED
+    scopes = {d.scope for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs}
+    return item.module.__name__ if "module" in scopes else None
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its marks
 def pytest_collection_modifyitems(items):
     for item in items:
-        if STAGED in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group(STAGED))
-    items.sort(key=lambda item: STAGED not in item.fixturenames)  # stable: otherwise as collected
+        if group := _group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+    # Stable: otherwise as collected.
+    items.sort(key=lambda item: (STAGED not in item.fixturenames, item.get_closest_marker("slow") is None))
 
 
 def pytest_sessionfinish(session, exitstatus):

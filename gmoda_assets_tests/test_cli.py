@@ -1,11 +1,13 @@
 """The main job end to end, as `make run` runs it: simulate, ingest, refresh, summarise; and again."""
 
 import psycopg
+import pytest
 
 from gmoda_assets.cli import main
 from gmoda_assets.lib.summary import table_rows
 
 
+@pytest.mark.slow
 def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
     assert main(["run", "--months", "2", "--seed", "3"]) == 0
     first_out = capsys.readouterr().out

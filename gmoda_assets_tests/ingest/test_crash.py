@@ -9,6 +9,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 from dagster import DagsterRunStatus
 
 from gmoda_assets.ingest.drops import HASH_CHARS
@@ -54,6 +55,7 @@ def _held(url: str, file_name: str) -> tuple[int, list]:
     return rows, ledger
 
 
+@pytest.mark.slow
 def test_ingest_killed_mid_copy_is_loaded_exactly_once_by_the_next(platform, instance, defs, warehouse_url,
                                                                    simulated_month, tmp_path):
     name, drop_id = _big_births(simulated_month)

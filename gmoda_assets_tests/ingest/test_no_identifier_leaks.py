@@ -42,6 +42,7 @@ def _hostile_births(landing, births) -> dict[str, str]:
             "GM_CHIS_Births_20251018.csv": "not valid utf-8"}
 
 
+@pytest.mark.slow
 def test_no_identifier_reaches_events_quarantine_ops_or_console(platform, instance, warehouse_url, simulated_month,
                                                                 capfd):
     # Partners whose month holds every kind of identifier and each injected identifier fault (a mistyped or

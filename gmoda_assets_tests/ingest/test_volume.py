@@ -4,6 +4,7 @@ accepts it; an overdue feed is reported from its contract's cadence."""
 
 
 import psycopg
+import pytest
 from dagster import AssetCheckKey, AssetKey, materialize
 
 from gmoda_assets.cli import main
@@ -61,6 +62,7 @@ def _drop_of(url: str, file_name: str) -> str:
         return conn.execute("SELECT drop_id FROM ops.drops WHERE file_name = %s", (file_name,)).fetchone()[0]
 
 
+@pytest.mark.slow
 def test_a_shrunken_snapshot_is_held_back_until_a_person_accepts_it(platform, instance, defs, warehouse_url,
                                                                    simulated_month, capsys):
     """97 children, then 8: the 8-row snapshot is loaded to raw but fails the blocking volume check with the

@@ -9,6 +9,8 @@ from gmoda_assets.simulate.identifiers import UPN_LETTERS, is_valid_nhs_number
 from gmoda_assets.simulate.population import council_targets
 from gmoda_assets.simulate.world import build_world
 
+pytestmark = pytest.mark.slow  # the world, built once for the module
+
 
 @pytest.fixture(scope="module")
 def world():
