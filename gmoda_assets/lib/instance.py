@@ -7,6 +7,8 @@ from pathlib import Path
 
 from gmoda_assets.lib import database, settings
 
+POOL_OVERFLOW = 8  # connections beyond the one kept open per storage, for threads that store events at once
+
 
 def prepare_dagster_environment() -> Path:
     """Point DAGSTER_HOME at ``$GMODA_HOME/dagster`` (holding a link to the project's dagster.yaml) and set the
@@ -32,5 +34,8 @@ def get_instance():
 
     prepare_dagster_environment()
     instance = DagsterInstance.get()
+    # This process runs drops and refreshes in process, and dagster-postgres opens a new connection for every
+    # event it stores unless pooled (the webserver pools them the same way): about a hundred per run.
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
     move_shared_drops(instance)  # an instance made when all feeds shared one partitions definition
     return instance
