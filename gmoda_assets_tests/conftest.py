@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 
 _HOME = Path(tempfile.mkdtemp(prefix="gmoda-test-"))
 os.environ["GMODA_HOME"] = str(_HOME)
@@ -45,11 +46,16 @@ def _group(item) -> str | None:
     return item.module.__name__ if "module" in scopes else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its marks
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     for item in items:
         if group := _group(item):
             item.add_marker(pytest.mark.xdist_group(group))
+        # pytest-xdist 3.8 names a test's group by appending it to ``item._nodeid``, which pytest 9 no longer
+        # reads (the id is ``item._id``): without this, --dist loadgroup groups nothing.
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and getattr(config.option, "loadgroup", False) and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
     # Stable: otherwise as collected.
     items.sort(key=lambda item: (STAGED not in item.fixturenames, item.get_closest_marker("slow") is None))
 
