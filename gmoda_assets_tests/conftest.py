@@ -9,8 +9,9 @@ pyproject.toml, so the order below is the order they are handed out):
 - the tests that read ``staged_month`` first, all on one worker, one after another: that worker builds the month
   once, and nothing that empties or rebuilds raw, staging or conformed (``platform`` and the tests that load
   data of their own) runs on it before they are done;
-- then the tests marked ``slow``, so that none of them starts last and ends the run alone;
-- the tests of a module that share a module-scoped fixture go to one worker, which builds the fixture once.
+- then the tests marked ``slow`` and the UI tests, so that none of them starts last and ends the run alone;
+- the tests of a package or module that share a package- or module-scoped fixture go to one worker, which builds
+  the fixture once (the UI tests' running ``gmoda ui``, for one).
 """
 
 from __future__ import annotations
@@ -37,13 +38,28 @@ for _var in ("GMODA_DATABASE_URL", "GMODA_DAGSTER_DATABASE_URL", "GMODA_DAGSTER_
 STAGED = "staged_month"
 
 
+def _shared_scope(item) -> str | None:
+    """``package`` or ``module`` when the test shares a fixture of that scope with others."""
+    scopes = {defs[-1].scope for defs in item._fixtureinfo.name2fixturedefs.values()}
+    return next((scope for scope in ("package", "module") if scope in scopes), None)
+
+
 def _group(item) -> str | None:
-    """The xdist group of a test: the shared month's readers together, and a module's tests that share one of
-    its module-scoped fixtures."""
+    """The xdist group of a test: the shared month's readers together, and a package's or module's tests that
+    share one of its package- or module-scoped fixtures (the UI tests: one running ``gmoda ui``)."""
     if STAGED in item.fixturenames:
         return STAGED
-    scopes = {d.scope for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs}
-    return item.module.__name__ if "module" in scopes else None
+    scope = _shared_scope(item)
+    package, _ = item.module.__name__.rsplit(".", 1)
+    return package if scope == "package" else item.module.__name__ if scope == "module" else None
+
+
+def _rank(item) -> int:
+    """Hand-out order: the shared month's readers, then the slow tests and the package groups (the biggest
+    units), then the rest."""
+    if STAGED in item.fixturenames:
+        return 0
+    return 1 if item.get_closest_marker("slow") or _shared_scope(item) == "package" else 2
 
 
 def pytest_collection_modifyitems(config, items):
@@ -56,8 +72,7 @@ def pytest_collection_modifyitems(config, items):
                          for m in item.iter_markers("xdist_group")})
         if groups and getattr(config.option, "loadgroup", False) and "@" not in item.nodeid.rsplit("]", 1)[-1]:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
-    # Stable: otherwise as collected.
-    items.sort(key=lambda item: (STAGED not in item.fixturenames, item.get_closest_marker("slow") is None))
+    items.sort(key=_rank)  # stable: otherwise as collected
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,8 +1,8 @@
 """The platform as its users meet it: ``gmoda ui`` (webserver and daemon) on a month of simulated drops, in a
 GMODA_HOME of its own (so its sensors watch a landing zone no other test touches), on a free port.
 
-One server serves every test of this package: under ``-n`` they all run on one worker (see
-``pytest_xdist_make_scheduler`` in the conftest above), so it starts once. Every process it starts (webserver,
+One server serves every test of this package: under ``-n`` they all run on one worker (the tests sharing a
+package-scoped fixture form one xdist group: see the conftest above), so it starts once. Every process it starts (webserver,
 daemon, code servers and run workers share the process group of ``gmoda ui``) and its embedded PostgreSQL are
 stopped when the tests end, passed or failed.
 """
