@@ -28,10 +28,12 @@ test: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/gmoda ui
 
-## make bench: at Greater Manchester scale, drops into raw (the loader against DataFrame.to_sql), then raw -> conformed
+## make bench: at Greater Manchester scale, drops into raw (the loader against DataFrame.to_sql), then raw -> conformed,
+## then the record linkage against the simulated truth
 bench: $(STAMP)
 	$(BIN)/python bench/raw_load.py
 	$(BIN)/python bench/conform.py
+	$(BIN)/python bench/linkage.py
 
 db-stop: $(STAMP)
 	$(BIN)/gmoda db stop

@@ -43,6 +43,16 @@ def partner_key(description: str) -> Column:
                                                         "partner_key"))
 
 
+def person_key() -> Column:
+    """The person the record is about, found by the linkage (linked.person_records) and looked up in
+    conformed.dim_person, which depends on it, so the facts are built after the people they point at."""
+    return Column("integer", "The person the record is about in dim_person, as the linkage placed the record "
+                             "(linked.person_records); -1 when it has not placed it.", sources=("record_key",),
+                  lookup=Lookup("conformed.dim_person", "person_key",
+                                "(SELECT r.person_key FROM linked.person_records AS r WHERE r.record_key = s.record_key)",
+                                "person_key"))
+
+
 def setting_key(description: str, source: str) -> Column:
     return Column("integer", description, sources=(source,),
                   lookup=Lookup("conformed.dim_setting", "setting_urn", f"s.{source}", "setting_key"))

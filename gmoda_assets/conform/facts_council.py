@@ -12,8 +12,8 @@ referenced by the facts, so it keeps its keys by URN. The checks are data:
 
 from psycopg import sql
 
-from gmoda_assets.conform.fact_columns import (CHILD_NHS, date_key, geography_key, partner_key, record_key, setting_key,
-                                               staging_tables)
+from gmoda_assets.conform.fact_columns import (CHILD_NHS, date_key, geography_key, partner_key, person_key, record_key,
+                                               setting_key, staging_tables)
 from gmoda_assets.conform.staging import staging_table
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts
 from gmoda_assets.lib.table_assets import table_asset
@@ -133,6 +133,7 @@ EYFSP = _council_fact("fact_early_years_outcomes", "eyfsp", (
                                "delivered.", "school_urn"),
     "geography_key": GEOGRAPHY,
     "partner_key": PARTNER,
+    "person_key": person_key(),
 })
 
 FUNDED = _council_fact("fact_funded_early_education", "funded_early_education", (
@@ -163,6 +164,7 @@ FUNDED = _council_fact("fact_funded_early_education", "funded_early_education", 
     "partner_key": PARTNER,
     "birth_year": BIRTH_YEAR,
     "birth_month": BIRTH_MONTH,
+    "person_key": person_key(),
 })
 
 SOCIAL_CARE = _council_fact("fact_social_care_episodes", "social_care", (
@@ -195,6 +197,7 @@ SOCIAL_CARE = _council_fact("fact_social_care_episodes", "social_care", (
     "birth_month": BIRTH_MONTH,
     "geography_key": GEOGRAPHY,
     "partner_key": PARTNER,
+    "person_key": person_key(),
 })
 
 SPECS = [SETTING, EYFSP, FUNDED, SOCIAL_CARE]

@@ -7,8 +7,8 @@ references a fact, so its own key is renumbered 1..n in record-key order at each
 ``gmoda_assets/expectations/conformed.<table>.yaml``.
 """
 
-from gmoda_assets.conform.fact_columns import (CHILD_NHS, date_key, geography_key, partner_key, record_key, renumbered,
-                                               staging_tables)
+from gmoda_assets.conform.fact_columns import (CHILD_NHS, date_key, geography_key, partner_key, person_key, record_key,
+                                               renumbered, staging_tables)
 from gmoda_assets.lib.contracts import contract_for
 from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.lib.tables import Column, TableSpec, copied
@@ -54,6 +54,7 @@ BIRTHS = TableSpec(SCHEMA, "fact_births", (
                                   "s.birth_weight_grams < 2500", ("birth_weight_grams",)),
     "ethnicity": copied("text", "Ethnicity of the baby as recorded by the NHS (codes as in kinds.yaml).", "ethnicity"),
     "mother_age": copied("integer", "Mother's age in years at the birth.", "mother_age"),
+    "person_key": person_key(),
 }, _feed("nhs.births"))
 
 HV_REVIEWS = TableSpec(SCHEMA, "fact_health_visiting_reviews", (
@@ -83,6 +84,7 @@ HV_REVIEWS = TableSpec(SCHEMA, "fact_health_visiting_reviews", (
     "asq_complete": Column("boolean", "True when all five ASQ-3 domain scores are present, as the two-year review's "
                                       "school-readiness measures need.",
                            " AND ".join(f"s.{d} IS NOT NULL" for d in ASQ_DOMAINS), ASQ_DOMAINS),
+    "person_key": person_key(),
 }, _feed("nhs.hv_reviews"))
 
 POLICE_INCIDENTS = TableSpec(SCHEMA, "fact_police_incidents", (
@@ -105,6 +107,7 @@ POLICE_INCIDENTS = TableSpec(SCHEMA, "fact_police_incidents", (
                                   "reporting_person.", "person_role"),
     "birth_year": copied("smallint", "The person's year of birth (date of birth is not kept); null when not recorded.",
                          "birth_year"),
+    "person_key": person_key(),
 }, _feed("gmp.incidents"))
 
 TENANCIES = TableSpec(SCHEMA, "fact_tenancies", (
@@ -135,6 +138,7 @@ TENANCIES = TableSpec(SCHEMA, "fact_tenancies", (
     "is_overcrowded": Column("boolean", "The landlord assesses the household as overcrowded (delivered yes/no); null "
                                         "when not recorded.", "s.overcrowded = 'yes'", ("overcrowded",)),
     "rent_arrears_weeks": copied("numeric", "Rent arrears expressed in weeks of rent.", "rent_arrears_weeks"),
+    "person_key": person_key(),
 }, _feed("stockport_homes.tenancies"))
 
 SPECS = [BIRTHS, HV_REVIEWS, POLICE_INCIDENTS, TENANCIES]

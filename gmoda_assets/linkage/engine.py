@@ -1,0 +1,176 @@
+"""Who is who: exact links on shared pseudonymised identifiers, then a Fellegi-Sunter model (Splink), in an
+in-process DuckDB holding the records (``gmoda_assets.linkage.records`` loads them).
+
+1. **Exact groups.** Records sharing an identifier of the configuration's ``exact`` list (NHS number, UPN, a
+   partner's own person id) are one person: the connected groups of such records.
+2. **Profiles.** The records of one exact group with the same features (a child's five health-visiting
+   reviews, its terms of funded education) are one profile, and the model compares profiles, not records:
+   the same answer for a fraction of the pairs.
+3. **Model.** Splink trains the model on the profiles (probability that two random records match from the
+   deterministic rule, u by random sampling, m by expectation maximisation), then scores every pair its
+   blocking rules admit.
+4. **People.** The connected groups of exact links and scored pairs at or above the configured match
+   probability. Each record gets its method: ``exact`` (its person is its exact group), ``probabilistic``
+   (the model joined its exact group to others; its match probability is the group's strongest such link) or
+   ``singleton`` (a person of one record).
+
+The run's figures hold counts and the match-weight distribution only: no pseudonym or other value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from gmoda_assets.linkage.config import LinkageConfig, splink_settings
+
+RECORDS = "records"  # DuckDB table: record_id, then the columns of records.record_columns
+RESULT = "linked_records"  # DuckDB table: feed_id, record_key, cluster_id, match_probability, match_method
+WEIGHT_BINS = 5  # width of the match-weight histogram's bins
+
+
+@dataclass
+class Linkage:
+    model: dict  # Splink's settings with the trained m and u probabilities
+    figures: dict = field(default_factory=dict)  # counts only: safe for run metadata
+
+
+def _components(duck, db_api, nodes: str, node: str, edges: str, out: str) -> None:
+    """``out`` (node, cluster_id): the connected groups of ``nodes`` under ``edges`` (node_l, node_r)."""
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    clusters = cluster_pairwise_predictions_at_threshold(
+        duck.sql(f"SELECT {node} FROM {nodes}"), duck.sql(f"SELECT * FROM {edges}"), db_api=db_api,
+        node_id_column_name=node, edge_id_column_name_left=f"{node}_l", edge_id_column_name_right=f"{node}_r")
+    duck.execute(f"CREATE OR REPLACE TABLE {out} AS SELECT {node}, cluster_id FROM {clusters.physical_name}")
+    clusters.drop_table_from_database_and_remove_from_cache()
+
+
+def _exact_groups(duck, db_api, config: LinkageConfig) -> None:
+    """Each record's exact group (``exact_group`` in ``records``): records sharing any exact identifier."""
+    # A star per identifier value (each record to the value's first record) joins them in linear size.
+    stars = " UNION ALL ".join(
+        f"SELECT record_id AS record_id_l, min(record_id) OVER (PARTITION BY {i}) AS record_id_r "
+        f"FROM {RECORDS} WHERE {i} IS NOT NULL" for i in config.identifiers)
+    duck.execute(f"CREATE OR REPLACE TABLE exact_edges AS SELECT * FROM ({stars}) WHERE record_id_l <> record_id_r")
+    _components(duck, db_api, RECORDS, "record_id", "exact_edges", "exact_groups")
+    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT r.*, g.cluster_id AS exact_group "
+                 f"FROM {RECORDS} r JOIN exact_groups g USING (record_id)")
+
+
+def _profiles(duck, config: LinkageConfig) -> None:
+    """``profiles``: one row per exact group and distinct features (unique_id), and each record's profile."""
+    features = ", ".join(config.columns)
+    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT *, dense_rank() OVER "
+                 f"(ORDER BY exact_group, {features}) AS profile_id FROM {RECORDS}")
+    duck.execute(f"CREATE OR REPLACE TABLE profiles AS SELECT profile_id AS unique_id, any_value(exact_group) AS "
+                 f"exact_group, {', '.join(f'any_value({c}) AS {c}' for c in config.columns)} "
+                 f"FROM {RECORDS} GROUP BY profile_id")
+
+
+def _train(duck, linker, config: LinkageConfig) -> None:
+    from splink import block_on
+
+    linker.training.estimate_probability_two_random_records_match([block_on(*config.deterministic)],
+                                                                  recall=config.recall)
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    if config.m_from_exact_links:
+        # Profiles of one exact group are one person, known without the model: m from how they differ. Each
+        # profile is paired with the group's next, which shows every profile and stays linear in size.
+        duck.execute("""CREATE OR REPLACE TABLE exact_pairs AS SELECT * FROM (
+            SELECT lag(unique_id) OVER (PARTITION BY exact_group ORDER BY unique_id) AS unique_id_l,
+                   unique_id AS unique_id_r FROM profiles) WHERE unique_id_l IS NOT NULL""")
+        linker.training.estimate_m_from_pairwise_labels("exact_pairs")
+    for rule in config.em_blocking:
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+
+
+def floored(model: dict, floor: float) -> dict:
+    """``model`` with every level's m at least ``floor``, each comparison's m summing to 1 again. A level the
+    training never saw among matches (two different NHS numbers, different dates of birth, among exactly
+    linked records) would otherwise have no m, or none, and so no weight: it should weigh heavily against."""
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        raised = [max(lv.get("m_probability") or 0.0, floor) for lv in levels]
+        for level, m in zip(levels, raised):
+            level["m_probability"] = m / sum(raised)
+    return model
+
+
+def people(duck, db_api, threshold: float, predictions: str = "predictions") -> None:
+    """``RESULT``: each record's person (cluster), method and match probability, people being the connected
+    groups of exact links and scored pairs at or above ``threshold``."""
+    duck.execute(f"""CREATE OR REPLACE TABLE profile_edges AS
+        SELECT unique_id_l, unique_id_r FROM {predictions} WHERE match_probability >= {threshold}
+        UNION ALL
+        SELECT * FROM (SELECT unique_id, min(unique_id) OVER (PARTITION BY exact_group) AS first FROM profiles)
+        WHERE unique_id <> first""")
+    _components(duck, db_api, "profiles", "unique_id", "profile_edges", "profile_clusters")
+    # The strongest model link from each exact group to another group of the same person.
+    duck.execute(f"""CREATE OR REPLACE TABLE group_links AS
+        WITH links AS (
+            SELECT l.exact_group AS l, r.exact_group AS r, p.match_probability FROM {predictions} p
+            JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
+            WHERE p.match_probability >= {threshold} AND l.exact_group <> r.exact_group)
+        SELECT g, max(match_probability) AS match_probability FROM (
+            SELECT l AS g, match_probability FROM links UNION ALL SELECT r, match_probability FROM links)
+        GROUP BY g""")
+    duck.execute(f"""CREATE OR REPLACE TABLE {RESULT} AS
+        WITH placed AS (
+            SELECT r.feed_id, r.record_key, r.exact_group, c.cluster_id,
+                   count(*) OVER (PARTITION BY r.exact_group) AS group_records,
+                   count(*) OVER (PARTITION BY c.cluster_id) AS person_records
+            FROM {RECORDS} r JOIN profile_clusters c ON c.unique_id = r.profile_id)
+        SELECT feed_id, record_key, cluster_id,
+               CASE WHEN person_records = 1 THEN NULL WHEN group_records = person_records THEN 1.0
+                    ELSE l.match_probability END AS match_probability,
+               CASE WHEN person_records = 1 THEN 'singleton' WHEN group_records = person_records THEN 'exact'
+                    ELSE 'probabilistic' END AS match_method
+        FROM placed LEFT JOIN group_links l ON l.g = placed.exact_group""")
+
+
+def _figures(duck, config: LinkageConfig, predictions: str) -> dict:
+    """Counts and distributions of the run, never a value."""
+    one = lambda q: duck.execute(q).fetchone()[0]  # noqa: E731
+    weights = dict(duck.execute(
+        f"SELECT floor(match_weight / {WEIGHT_BINS}) * {WEIGHT_BINS} AS bin, count(*) FROM {predictions} "
+        f"GROUP BY bin ORDER BY bin").fetchall())
+    sizes = dict(duck.execute(
+        f"SELECT least(n, 10), count(*) FROM (SELECT count(*) AS n FROM {RESULT} GROUP BY cluster_id) "
+        f"GROUP BY 1 ORDER BY 1").fetchall())
+    methods = dict(duck.execute(f"SELECT match_method, count(*) FROM {RESULT} GROUP BY 1 ORDER BY 1").fetchall())
+    return {
+        "records": one(f"SELECT count(*) FROM {RECORDS}"),
+        "exact_groups": one(f"SELECT count(DISTINCT exact_group) FROM {RECORDS}"),
+        "profiles": one("SELECT count(*) FROM profiles"),
+        "pairs_scored": one(f"SELECT count(*) FROM {predictions}"),
+        "pairs_matched": one(f"SELECT count(*) FROM {predictions} WHERE match_probability >= "
+                             f"{config.match_probability}"),
+        "people": one(f"SELECT count(DISTINCT cluster_id) FROM {RESULT}"),
+        "records_by_method": methods,
+        "people_by_records": {("10+" if k == 10 else str(k)): v for k, v in sizes.items()},
+        "match_weight_histogram": {f"[{int(k)}, {int(k) + WEIGHT_BINS})": v for k, v in weights.items()},
+    }
+
+
+def link(duck, config: LinkageConfig) -> Linkage:
+    """Link the records of the DuckDB table ``RECORDS`` into people (table ``RESULT``)."""
+    from splink import DuckDBAPI, Linker
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    db_api = DuckDBAPI(connection=duck)
+    _exact_groups(duck, db_api, config)
+    _profiles(duck, config)
+    linker = Linker(db_api.register("profiles", dataset_display_name="linkage_profiles"), splink_settings(config),
+                    log_level=None)
+    _train(duck, linker, config)
+    # The trained model, as stored with the run, is what scores the pairs.
+    model = floored(linker.misc.save_model_to_json(), config.m_floor)
+    linker = Linker(db_api.register("profiles", dataset_display_name="linkage_profiles_scored"), model,
+                    log_level=None)
+    scored = linker.inference.predict(warning_mode="never")
+    duck.execute(f"CREATE OR REPLACE TABLE predictions AS SELECT unique_id_l, unique_id_r, match_weight, "
+                 f"match_probability FROM {scored.physical_name}")
+    scored.drop_table_from_database_and_remove_from_cache()
+    people(duck, db_api, config.match_probability)
+    return Linkage(model=model, figures=_figures(duck, config, "predictions"))

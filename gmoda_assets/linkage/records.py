@@ -1,0 +1,84 @@
+"""Records in and results out: between PostgreSQL and the in-process DuckDB the linkage runs in.
+
+Both ways go through COPY (never a row at a time) and a temporary file of the step's own, removed when the
+step ends: PostgreSQL streams a query's rows out as CSV, DuckDB reads the file with the columns' types; DuckDB
+writes a result as CSV and PostgreSQL copies it in. Keyed pseudonyms (32 hex digits) arrive in DuckDB as their
+first 64 bits, an unsigned integer: equality is all the linkage asks of them, a clash between two of a few
+million values has odds of about one in a million million, and they take a quarter of the memory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from psycopg import Connection, sql
+
+from gmoda_assets.conform.linkage_features import COLUMNS as FEATURES
+from gmoda_assets.conform.staging import staging_table
+from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets.linkage.config import LinkageConfig
+
+_DUCKDB_TYPES = {"text": "VARCHAR", "smallint": "SMALLINT", "integer": "INTEGER", "bigint": "BIGINT",
+                 "double precision": "DOUBLE", "boolean": "BOOLEAN", "timestamp with time zone": "TIMESTAMPTZ"}
+
+
+def record_columns(config: LinkageConfig) -> dict[str, str]:
+    """Column -> PostgreSQL type of the records the linkage reads: feed, record key, the exact identifiers
+    and the features."""
+    identifiers = {i: "text" for i in config.identifiers}
+    return {"feed_id": "text", "record_key": "text", **identifiers,
+            **{c: t for c, (t, _) in FEATURES.items() if c not in identifiers and c not in ("feed_id", "record_key")}}
+
+
+def records_query(config: LinkageConfig) -> sql.Composable:
+    """Every record of staging.linkage_features with the exact identifiers its feed's staging table holds."""
+    held = [(c, [i for i, kinds in config.exact.items() if kinds and c.kind in kinds]) for c in feed_contracts()]
+    staged = [sql.SQL("SELECT {feed} AS feed_id, record_key, {ids} FROM {table}").format(
+        feed=sql.Literal(c.feed_id), table=sql.Identifier("staging", staging_table(c)),
+        ids=sql.SQL(", ").join(sql.Identifier(i) if i in ids else sql.SQL("NULL::text AS {}").format(sql.Identifier(i))
+                               for i in config.identifiers if config.exact[i] is not None))
+        for c, ids in held if ids]
+    columns = record_columns(config)
+    from_staging = [i for i in config.identifiers if config.exact[i] is not None]
+    select = sql.SQL(", ").join(sql.Identifier("i" if c in from_staging else "f", c) for c in columns)
+    if not staged:
+        return sql.SQL("SELECT {} FROM staging.linkage_features AS f").format(select)
+    return sql.SQL("SELECT {} FROM staging.linkage_features AS f LEFT JOIN ({}) AS i USING (feed_id, record_key)"
+                   ).format(select, sql.SQL(" UNION ALL ").join(staged))
+
+
+def _hashed(column: str) -> str:
+    return f"('0x' || left({column}, 16))::UBIGINT"
+
+
+def load(conn: Connection, duck, query: sql.Composable, table: str, columns: dict[str, str],
+         hashed: tuple[str, ...] = ()) -> int:
+    """Copy the rows of ``query`` (columns ``columns``, name -> PostgreSQL type) into the DuckDB table
+    ``table``; columns in ``hashed`` (pseudonyms) become the UBIGINT of their first 16 hex digits."""
+    with tempfile.TemporaryDirectory(prefix="gmoda-linkage-") as folder:
+        path = Path(folder) / f"{table}.csv"
+        with path.open("wb") as out, conn.cursor().copy(
+                sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy:
+            for chunk in copy:
+                out.write(chunk)
+        kept = {c: "UBIGINT" if c in hashed else _DUCKDB_TYPES[t] for c, t in columns.items()}
+        duck.execute(f"CREATE OR REPLACE TABLE {table} ({', '.join(f'{c} {t}' for c, t in kept.items())})")
+        if path.stat().st_size:  # DuckDB refuses an empty file, which is no rows
+            types = ", ".join(f"'{c}': '{_DUCKDB_TYPES[t]}'" for c, t in columns.items())
+            select = ", ".join(_hashed(c) if c in hashed else c for c in columns)
+            duck.execute(f"INSERT INTO {table} SELECT {select} FROM read_csv('{path}', header = false, "
+                         f"columns = {{{types}}}, nullstr = '', quote = '\"', escape = '\"')")
+    return duck.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def store(duck, query: str, conn: Connection, table: sql.Composable, columns: list[str]) -> int:
+    """Copy the rows of the DuckDB ``query`` into the PostgreSQL ``table`` (its ``columns``)."""
+    with tempfile.TemporaryDirectory(prefix="gmoda-linkage-") as folder:
+        path = Path(folder) / "out.csv"
+        duck.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false)")
+        with path.open("rb") as source, conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                table, sql.SQL(", ").join(map(sql.Identifier, columns)))) as copy:
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+    return duck.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]

@@ -1,0 +1,69 @@
+"""One run of the linkage: records out of PostgreSQL, people linked in DuckDB, stable keys, results back.
+
+``run_linkage`` reads every record of ``staging.linkage_features`` (with the exact identifiers of its feed's
+staging table), links them (``gmoda_assets.linkage.engine``), gives each person their stable key
+(``gmoda_assets.linkage.keys``) against the live ``linked.person_records``, and writes, in one transaction,
+the run (``linked.model_runs``: trained model and figures) and its output (``linked.linkage_output``), from
+which ``linked.person_records`` is built, checked and published.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from psycopg import Connection, sql
+
+from gmoda_assets.linkage import engine, keys, records
+from gmoda_assets.linkage.config import LinkageConfig
+
+OUTPUT_COLUMNS = ["record_key", "feed_id", "person_key", "previous_person_key", "match_probability", "match_method",
+                  "run_id"]
+# The highest person key ever given: live, retired into the dimension, or named in a change.
+_HIGHEST_KEY = """SELECT greatest((SELECT max(person_key) FROM linked.person_records),
+                                 (SELECT max(person_key) FROM conformed.dim_person),
+                                 (SELECT max(greatest(old_person_key, new_person_key)) FROM linked.person_key_changes),
+                                 0)"""
+
+
+@dataclass
+class Run:
+    run_id: int
+    model: dict
+    figures: dict
+    seconds: float
+
+
+def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Run:
+    """Link every record and write the run and its output through ``conn`` (in one transaction)."""
+    import duckdb
+
+    conn.execute("SELECT pg_advisory_lock(hashtext('linked.linkage_output'))")
+    started, clock = datetime.now(timezone.utc), time.monotonic()
+    duck = duckdb.connect()
+    try:
+        columns = records.record_columns(config)
+        pseudonyms = tuple(c for c in columns if c.endswith("_pseudonym"))
+        records.load(conn, duck, records.records_query(config), "loaded", columns, hashed=pseudonyms)
+        duck.execute(f"CREATE TABLE {engine.RECORDS} AS SELECT row_number() OVER (ORDER BY feed_id, record_key) "
+                     f"AS record_id, * FROM loaded")
+        duck.execute("DROP TABLE loaded")
+        linkage = engine.link(duck, config)
+        records.load(conn, duck, sql.SQL("SELECT feed_id, record_key, person_key FROM linked.person_records"),
+                     keys.PREVIOUS, {"feed_id": "text", "record_key": "text", "person_key": "integer"})
+        figures = {**linkage.figures, **keys.assign(duck, conn.execute(_HIGHEST_KEY).fetchone()[0])}
+        with conn.transaction():
+            # One linkage at a time (the caller holds the lock), so the next number is free.
+            run_id = conn.execute("SELECT coalesce(max(run_id), 0) + 1 FROM linked.model_runs").fetchone()[0]
+            conn.execute("INSERT INTO linked.model_runs (run_id, dagster_run, started_at, finished_at, model, figures) "
+                         "VALUES (%s, %s, %s, now(), %s, %s)",
+                         (run_id, dagster_run, started, json.dumps(linkage.model), json.dumps(figures)))
+            conn.execute("TRUNCATE linked.linkage_output")
+            records.store(duck, f"SELECT record_key, feed_id, person_key, previous_person_key, match_probability, "
+                                f"match_method, {run_id} FROM {keys.KEYED}",
+                          conn, sql.Identifier("linked", "linkage_output"), OUTPUT_COLUMNS)
+    finally:
+        duck.close()
+    return Run(run_id, linkage.model, figures, time.monotonic() - clock)

@@ -1,0 +1,199 @@
+"""The linked layer on simulated partner drops, built by real Dagster runs into the test's embedded PostgreSQL:
+two monthly rounds of drops, each ingested and refreshed, then measured against the simulator's truth.
+
+The quality floors: on this small simulation (about 1,500 children, 15,000 records a round) the linkage makes
+about 99.8% of its pairs correctly and finds about 99.9% of the true pairs (bench/linkage.py gives the same at
+Greater Manchester scale). Pairwise precision must stay at or above 0.99 and recall at or above 0.98 overall,
+and for NHS-council pairs at or above the targets of the issue (0.99 and 0.97): a change that costs a
+percentage point of either fails, while the small sample's swings (twins, a handful of name typos) do not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date
+
+import duckdb
+import psycopg
+import pytest
+from dagster import materialize
+
+from gmoda_assets.conform.dimensions import dimension_assets
+from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
+from gmoda_assets.conform.linkage_features import linkage_features
+from gmoda_assets.conform.postcode_lookup import postcode_lookup
+from gmoda_assets.conform.staging import staging_assets
+from gmoda_assets.ingest.runner import ingest_landing_zone
+from gmoda_assets.lib import settings
+from gmoda_assets.linkage import evaluation
+from gmoda_assets.linkage.assets import linked_assets
+from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.conform.helpers import asset_of
+from gmoda_assets_tests.helpers import reset_platform
+
+PRECISION, RECALL = 0.99, 0.98
+NHS_COUNCIL_PRECISION, NHS_COUNCIL_RECALL = 0.99, 0.97
+
+
+def _refresh():
+    """Staging, the features and the linked layer, as the nightly refresh builds them (staging's own checks are
+    staging's tests' business, so its warnings do not stop the run)."""
+    staged = materialize([postcode_lookup, *staging_assets, linkage_features], resources={"warehouse": Warehouse()},
+                         raise_on_error=False)
+    assert {e.asset_key.path[-1] for e in staged.get_asset_materialization_events()} >= {"linkage_features"}
+    linked = materialize(linked_assets, resources={"warehouse": Warehouse()})
+    assert linked.success
+    return linked
+
+
+def _person_records(url: str) -> dict[str, tuple[int, int | None]]:
+    with psycopg.connect(url) as conn:
+        return {r[0]: (r[1], r[2]) for r in conn.execute(
+            "SELECT record_key, person_key, previous_person_key FROM linked.person_records")}
+
+
+@pytest.fixture(scope="module")
+def rounds(warehouse_url, instance, defs, tmp_path_factory):
+    """Two monthly rounds of small simulated drops: the first delivered, ingested and linked, then the second
+    (new drops) the same way. Returns each round's person_records, its Dagster result and the truth folder."""
+    from gmoda_assets.simulate import simulate
+
+    sim = simulate(tmp_path_factory.mktemp("sim2") / "landing", scale="small", seed=11, months=2)
+    manifest = json.loads((sim.truth_dir / "manifest.json").read_text())
+    second = max(date.fromisoformat(f["due_date"]) for f in manifest["files"])
+    landing = reset_platform(warehouse_url, instance)
+    built = []
+    for in_round in (lambda d: d < second, lambda d: d >= second):
+        for f in manifest["files"]:
+            if in_round(date.fromisoformat(f["delivery_date"])):
+                target = settings.landing_dir() / f["partner"] / f["file_name"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(sim.out_dir / f["partner"] / f["file_name"], target)
+        assert ingest_landing_zone(instance, defs, landing).tally.runs_failed == 0
+        result = _refresh()
+        built.append((_person_records(warehouse_url), result))
+    return built, sim.truth_dir
+
+
+@pytest.fixture(scope="module")
+def labelled(rounds, warehouse_url):
+    """A DuckDB holding the second round's linkage beside each record's true person."""
+    _, truth_dir = rounds
+    duck = duckdb.connect()
+    with psycopg.connect(warehouse_url) as conn:
+        assert evaluation.true_people(conn, duck, truth_dir) > 10_000
+        rows = conn.execute("SELECT feed_id, record_key, person_key FROM linked.person_records").fetchall()
+    duck.execute("CREATE TABLE linked (feed_id VARCHAR, record_key VARCHAR, person_key BIGINT)")
+    duck.executemany("INSERT INTO linked VALUES (?, ?, ?)", rows)
+    duck.execute(f"""CREATE VIEW labels AS SELECT l.feed_id, l.record_key, t.true_person, l.person_key AS person,
+                     {evaluation.PARTNER_CLASS} AS class FROM linked l JOIN {evaluation.TRUTH} t USING (feed_id, record_key)""")
+    assert duck.execute("SELECT count(*) FROM labels").fetchone()[0] == len(rows)
+    return duck
+
+
+def test_pairwise_precision_and_recall_against_the_truth(labelled):
+    overall = evaluation.pairwise(labelled, "SELECT true_person, person FROM labels")
+    assert overall["precision"] >= PRECISION and overall["recall"] >= RECALL, overall
+    pairs = evaluation.by_partner_pair(labelled, "SELECT true_person, person, class FROM labels")
+    nhs_council = pairs["council-nhs"]
+    assert nhs_council["true_pairs"] > 10_000
+    assert nhs_council["precision"] >= NHS_COUNCIL_PRECISION and nhs_council["recall"] >= NHS_COUNCIL_RECALL, pairs
+
+
+def test_shared_identifiers_link_exactly(rounds, warehouse_url):
+    """Records sharing an NHS number (or a partner's own person id) are always one person; a person made only of
+    such records is an exact match with probability 1."""
+    with psycopg.connect(warehouse_url) as conn:
+        split = conn.execute("""
+            SELECT count(*) FROM (SELECT f.nhs_number_pseudonym FROM staging.linkage_features f
+                                  JOIN linked.person_records p USING (record_key)
+                                  WHERE f.nhs_number_pseudonym IS NOT NULL GROUP BY 1
+                                  HAVING count(DISTINCT p.person_key) > 1) AS s""").fetchone()[0]
+        methods = dict(conn.execute("SELECT match_method, count(*) FROM linked.person_records GROUP BY 1").fetchall())
+        exact = conn.execute("SELECT min(match_probability), max(match_probability) FROM linked.person_records "
+                             "WHERE match_method = 'exact'").fetchone()
+    assert split == 0
+    assert methods["exact"] > 0 and methods["probabilistic"] > methods["singleton"] > 0
+    assert exact == (1.0, 1.0)
+
+
+def test_records_without_an_identifier_or_a_date_of_birth_are_linked(labelled, warehouse_url):
+    """Police records carry no NHS number; some have no date of birth either. The model links them through the
+    blocking rules that need no date (postcode and given name, address and initial)."""
+    with psycopg.connect(warehouse_url) as conn:
+        undated = [r[0] for r in conn.execute("SELECT record_key FROM staging.linkage_features WHERE feed_id = "
+                                              "'gmp.incidents' AND date_of_birth_pseudonym IS NULL")]
+    assert len(undated) > 20
+    labelled.execute("CREATE TEMP TABLE undated (record_key VARCHAR)")
+    labelled.executemany("INSERT INTO undated VALUES (?)", [(k,) for k in undated])
+    # Per undated record: other records of its true person, and of its linked person, right and wrong.
+    found = labelled.execute("""
+        SELECT count(*) FILTER (WHERE same_true > 0), count(*) FILTER (WHERE right_links > 0),
+               count(*) FILTER (WHERE wrong_links > 0)
+        FROM (SELECT (SELECT count(*) FROM labels o WHERE o.record_key <> l.record_key
+                        AND o.true_person = l.true_person) AS same_true,
+                     (SELECT count(*) FROM labels o WHERE o.record_key <> l.record_key AND o.person = l.person
+                        AND o.true_person = l.true_person) AS right_links,
+                     (SELECT count(*) FROM labels o WHERE o.person = l.person AND o.true_person <> l.true_person)
+                       AS wrong_links
+              FROM undated u JOIN labels l USING (record_key))""").fetchone()
+    linkable, linked, wrong = found
+    assert linkable > 20 and linked >= 0.9 * linkable and wrong <= 0.05 * linked, found
+
+
+def test_keys_stay_across_refreshes_with_new_drops(rounds, warehouse_url):
+    """Between the two refreshes new drops arrived: every record seen twice keeps its person's key unless the
+    change is recorded (linked.person_key_changes), and no key the first refresh gave is lost from dim_person."""
+    (first, _), (second, _) = rounds[0]
+    assert len(set(second) - set(first)) > 100  # the second round brought new records
+    with psycopg.connect(warehouse_url) as conn:
+        changes = {(o, n) for o, n in conn.execute("SELECT old_person_key, new_person_key FROM linked.person_key_changes")}
+        dimension = {r[0]: r[1] for r in conn.execute("SELECT person_key, is_current FROM conformed.dim_person")}
+    both = set(first) & set(second)
+    moved = {k for k in both if first[k][0] != second[k][0]}
+    assert all(second[k][1] == first[k][0] for k in both)  # previous_person_key is the key the record had
+    assert all((first[k][0], second[k][0]) in changes for k in moved)
+    assert len(moved) <= 0.01 * len(both)
+    assert {k for k, _ in first.values()} <= set(dimension)
+    assert all(dimension[k] for k, _ in second.values())
+
+
+def test_a_rerun_without_new_drops_changes_no_key(rounds, warehouse_url):
+    (_, _), (second, _) = rounds[0]
+    result = materialize(linked_assets, resources={"warehouse": Warehouse()})
+    figures = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                   if e.asset_key.path == ["linked", "model_runs"])
+    assert figures["people_new"].value == figures["keys_merged"].value == figures["keys_split"].value == 0
+    assert _person_records(warehouse_url) == {k: (p, p) for k, (p, _) in second.items()}
+
+
+def test_the_model_is_stored_with_each_run_and_no_value_leaves(rounds, warehouse_url):
+    (_, first_result), (_, second_result) = rounds[0]
+    with psycopg.connect(warehouse_url) as conn:
+        runs = conn.execute("SELECT run_id, model, figures FROM linked.model_runs ORDER BY run_id").fetchall()
+    assert len(runs) >= 2
+    for _, model, figures in runs:
+        levels = [lv for c in model["comparisons"] for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+        assert all(0 < lv["m_probability"] <= 1 and 0 < lv["u_probability"] <= 1 for lv in levels)
+        assert figures["pairs_scored"] > 0 and figures["people"] > 1000
+    # Run metadata and stored figures hold counts and the model, never a pseudonym or other value.
+    hex32 = re.compile(r"[0-9a-f]{32}")
+    for result in (first_result, second_result):
+        for event in result.get_asset_materialization_events():
+            assert not hex32.search(json.dumps({k: str(v.value) for k, v in event.materialization.metadata.items()}))
+    assert not hex32.search(json.dumps([r[1:] for r in runs]))
+
+
+def test_facts_join_their_person(rounds, warehouse_url):
+    births, incidents = asset_of(fact_assets_hpp, "fact_births"), asset_of(fact_assets_hpp, "fact_police_incidents")
+    # dim_person is as the refresh left it, holding every person of linked.person_records.
+    assert materialize([*dimension_assets, births, incidents], resources={"warehouse": Warehouse()}).success
+    with psycopg.connect(warehouse_url) as conn:
+        for fact in ("fact_births", "fact_police_incidents"):
+            rows, placed, unknown = conn.execute(f"""
+                SELECT count(*), count(*) FILTER (WHERE f.person_key = p.person_key),
+                       count(*) FILTER (WHERE f.person_key = -1)
+                FROM conformed.{fact} f LEFT JOIN linked.person_records p USING (record_key)""").fetchone()
+            assert rows > 100 and placed == rows and unknown == 0, fact
