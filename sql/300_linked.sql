@@ -27,6 +27,16 @@ CREATE TABLE IF NOT EXISTS linked.linkage_output (
 );
 COMMENT ON TABLE linked.linkage_output IS 'The latest linkage run''s record-to-person assignment, before its checks; linked.person_records is what passed them.';
 
+-- The latest run's households: each person's household, as the linkage wrote it (linked.household_members is
+-- what passed its checks). Replaced by every run.
+CREATE TABLE IF NOT EXISTS linked.household_output (
+    person_key     integer PRIMARY KEY,
+    household_key  integer NOT NULL,
+    evidence       text,
+    run_id         integer NOT NULL REFERENCES linked.model_runs (run_id)
+);
+COMMENT ON TABLE linked.household_output IS 'The latest linkage run''s person-to-household assignment, before its checks; linked.household_members is what passed them.';
+
 CREATE TABLE IF NOT EXISTS linked.person_records (
     record_key           text PRIMARY KEY,
     feed_id              text NOT NULL,
@@ -58,6 +68,22 @@ CREATE TABLE IF NOT EXISTS linked.person (
     nhs_numbers     integer NOT NULL,
     first_evidence  date,
     last_evidence   date
+);
+
+CREATE TABLE IF NOT EXISTS linked.household_members (
+    person_key     integer PRIMARY KEY,
+    household_key  integer NOT NULL,
+    role           text NOT NULL,
+    evidence       text
+);
+CREATE INDEX IF NOT EXISTS household_members_household_key ON linked.household_members (household_key);
+
+CREATE TABLE IF NOT EXISTS linked.household (
+    household_key  integer PRIMARY KEY,
+    members        integer NOT NULL,
+    children       integer NOT NULL,
+    adults         integer NOT NULL,
+    evidence       text
 );
 
 -- The person dimension: one row per person key ever given (a key that merged away stays, not current), and -1,

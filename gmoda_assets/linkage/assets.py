@@ -8,7 +8,7 @@ from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.table_assets import table_asset
-from gmoda_assets.linkage import people
+from gmoda_assets.linkage import households, people
 from gmoda_assets.linkage.config import linkage_config
 from gmoda_assets.linkage.run import run_linkage
 from gmoda_assets.resources import Warehouse
@@ -50,7 +50,8 @@ def model_runs(context: AssetExecutionContext, warehouse: Warehouse) -> Material
     keeps the key they had before. Appends the run to linked.model_runs (the trained model with its m and u
     probabilities, and the figures shown here: counts and the match-weight distribution, never a value) and
     writes its output to linked.linkage_output, from which linked.person_records is checked and published.
-    Reads staging.linkage_features, which analysts cannot."""
+    Also places each person in a household (linked.household_output). Reads staging.linkage_features, which
+    analysts cannot."""
     with warehouse.connect(autocommit=True) as conn:
         run = run_linkage(conn, linkage_config(), context.run_id)
         conn.execute(sql.SQL("COMMENT ON TABLE linked.model_runs IS {}").format(sql.Literal(RUNS_DESCRIPTION)))
@@ -69,4 +70,4 @@ def model_runs(context: AssetExecutionContext, warehouse: Warehouse) -> Material
     return MaterializeResult(metadata=metadata, check_results=results)
 
 
-linked_assets = [model_runs, *(table_asset(s) for s in people.SPECS)]
+linked_assets = [model_runs, *(table_asset(s) for s in (*people.SPECS, *households.SPECS))]

@@ -49,6 +49,13 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Together:
+    name: str
+    together: tuple[str, ...]  # columns the records of one household share
+    kinds: tuple[str, ...]  # kinds of feed whose staging table holds the columns not among the features
+
+
+@dataclass(frozen=True)
 class LinkageConfig:
     exact: dict[str, tuple[str, ...] | None]  # identifier -> kinds of feed whose staging holds it; None: features
     comparisons: tuple[Comparison, ...]
@@ -61,10 +68,21 @@ class LinkageConfig:
     em_blocking: tuple[tuple[str, ...], ...]
     m_floor: float
     match_probability: float
+    households: tuple[Together, ...]
 
     @property
     def identifiers(self) -> list[str]:
         return list(self.exact)
+
+    def staged(self, kind: str) -> list[str]:
+        """Columns the records of ``kind`` bring from their staging table: exact identifiers and household
+        columns that are not features."""
+        household = [c for t in self.households if kind in t.kinds for c in t.together if c not in FEATURES]
+        return list(dict.fromkeys([*(i for i, kinds in self.exact.items() if kinds and kind in kinds), *household]))
+
+    @property
+    def staged_columns(self) -> list[str]:
+        return list(dict.fromkeys(c for kind in kinds() for c in self.staged(kind)))
 
     @property
     def columns(self) -> list[str]:
@@ -123,6 +141,26 @@ def _comparison(i: int, raw, known: set[str]) -> Comparison:
     return Comparison(raw["name"], _columns(f"{where}.null_when", raw.get("null_when"), known), tuple(levels))
 
 
+def _households(raw, known: set[str]) -> tuple[Together, ...]:
+    if not isinstance(raw, list) or not raw:
+        _fail("households", "expected a list of {name, together, kinds}")
+    out = []
+    for i, rule in enumerate(raw):
+        where = f"households[{i}]"
+        if not isinstance(rule, dict) or not isinstance(rule.get("name"), str) or not isinstance(rule.get("kinds"), list):
+            _fail(where, "expected name, together and kinds")
+        together = rule.get("together")
+        if not isinstance(together, list) or not together:
+            _fail(f"{where}.together", "expected a non-empty list of columns")
+        for column in together:
+            field = column.removesuffix("_pseudonym")
+            if column not in known and not all(field in kinds().get(k, {}).get("fields", {}) for k in rule["kinds"]):
+                _fail(f"{where}.together", f"{column} is neither a feature nor a field of kinds "
+                                           f"{', '.join(rule['kinds'])} (see contracts/kinds.yaml)")
+        out.append(Together(rule["name"], tuple(together), tuple(rule["kinds"])))
+    return tuple(out)
+
+
 def _probability(where: str, value) -> float:
     if not isinstance(value, (int, float)) or not 0 < value < 1 and not (where.endswith("recall") and value == 1):
         _fail(where, f"expected a probability between 0 and 1, found {value!r}")
@@ -164,6 +202,7 @@ def parse(raw) -> LinkageConfig:
         em_blocking=rules("training.em_blocking", training.get("em_blocking"), empty=True),
         m_floor=_probability("training.m_floor", training.get("m_floor")),
         match_probability=_probability("match_probability", raw.get("match_probability")),
+        households=_households(raw.get("households"), set(FEATURES)),
     )
 
 

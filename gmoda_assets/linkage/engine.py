@@ -35,7 +35,7 @@ class Linkage:
     figures: dict = field(default_factory=dict)  # counts only: safe for run metadata
 
 
-def _components(duck, db_api, nodes: str, node: str, edges: str, out: str) -> None:
+def components(duck, db_api, nodes: str, node: str, edges: str, out: str) -> None:
     """``out`` (node, cluster_id): the connected groups of ``nodes`` under ``edges`` (node_l, node_r)."""
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
@@ -53,7 +53,7 @@ def _exact_groups(duck, db_api, config: LinkageConfig) -> None:
         f"SELECT record_id AS record_id_l, min(record_id) OVER (PARTITION BY {i}) AS record_id_r "
         f"FROM {RECORDS} WHERE {i} IS NOT NULL" for i in config.identifiers)
     duck.execute(f"CREATE OR REPLACE TABLE exact_edges AS SELECT * FROM ({stars}) WHERE record_id_l <> record_id_r")
-    _components(duck, db_api, RECORDS, "record_id", "exact_edges", "exact_groups")
+    components(duck, db_api, RECORDS, "record_id", "exact_edges", "exact_groups")
     duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT r.*, g.cluster_id AS exact_group "
                  f"FROM {RECORDS} r JOIN exact_groups g USING (record_id)")
 
@@ -105,7 +105,7 @@ def people(duck, db_api, threshold: float, predictions: str = "predictions") -> 
         UNION ALL
         SELECT * FROM (SELECT unique_id, min(unique_id) OVER (PARTITION BY exact_group) AS first FROM profiles)
         WHERE unique_id <> first""")
-    _components(duck, db_api, "profiles", "unique_id", "profile_edges", "profile_clusters")
+    components(duck, db_api, "profiles", "unique_id", "profile_edges", "profile_clusters")
     # The strongest model link from each exact group to another group of the same person.
     duck.execute(f"""CREATE OR REPLACE TABLE group_links AS
         WITH links AS (

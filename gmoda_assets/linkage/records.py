@@ -24,28 +24,27 @@ _DUCKDB_TYPES = {"text": "VARCHAR", "smallint": "SMALLINT", "integer": "INTEGER"
 
 
 def record_columns(config: LinkageConfig) -> dict[str, str]:
-    """Column -> PostgreSQL type of the records the linkage reads: feed, record key, the exact identifiers
-    and the features."""
-    identifiers = {i: "text" for i in config.identifiers}
-    return {"feed_id": "text", "record_key": "text", **identifiers,
-            **{c: t for c, (t, _) in FEATURES.items() if c not in identifiers and c not in ("feed_id", "record_key")}}
+    """Column -> PostgreSQL type of the records the linkage reads: feed, record key, the exact identifiers, the
+    features and the household columns."""
+    staged = {c: "text" for c in config.staged_columns}
+    features = {c: t for c, (t, _) in FEATURES.items() if c not in ("feed_id", "record_key")}
+    return {"feed_id": "text", "record_key": "text", **staged, **features}
 
 
 def records_query(config: LinkageConfig) -> sql.Composable:
-    """Every record of staging.linkage_features with the exact identifiers its feed's staging table holds."""
-    held = [(c, [i for i, kinds in config.exact.items() if kinds and c.kind in kinds]) for c in feed_contracts()]
-    staged = [sql.SQL("SELECT {feed} AS feed_id, record_key, {ids} FROM {table}").format(
+    """Every record of staging.linkage_features with the columns its feed's staging table holds for the linkage
+    (exact identifiers, household columns; null where the feed has none)."""
+    staged = config.staged_columns
+    selects = [sql.SQL("SELECT {feed} AS feed_id, record_key, {columns} FROM {table}").format(
         feed=sql.Literal(c.feed_id), table=sql.Identifier("staging", staging_table(c)),
-        ids=sql.SQL(", ").join(sql.Identifier(i) if i in ids else sql.SQL("NULL::text AS {}").format(sql.Identifier(i))
-                               for i in config.identifiers if config.exact[i] is not None))
-        for c, ids in held if ids]
-    columns = record_columns(config)
-    from_staging = [i for i in config.identifiers if config.exact[i] is not None]
-    select = sql.SQL(", ").join(sql.Identifier("i" if c in from_staging else "f", c) for c in columns)
-    if not staged:
+        columns=sql.SQL(", ").join(sql.Identifier(n) if n in config.staged(c.kind)
+                                   else sql.SQL("NULL::text AS {}").format(sql.Identifier(n)) for n in staged))
+        for c in feed_contracts() if config.staged(c.kind)]
+    select = sql.SQL(", ").join(sql.Identifier("i" if c in staged else "f", c) for c in record_columns(config))
+    if not selects:
         return sql.SQL("SELECT {} FROM staging.linkage_features AS f").format(select)
     return sql.SQL("SELECT {} FROM staging.linkage_features AS f LEFT JOIN ({}) AS i USING (feed_id, record_key)"
-                   ).format(select, sql.SQL(" UNION ALL ").join(staged))
+                   ).format(select, sql.SQL(" UNION ALL ").join(selects))
 
 
 def _hashed(column: str) -> str:

@@ -3,8 +3,9 @@
 ``run_linkage`` reads every record of ``staging.linkage_features`` (with the exact identifiers of its feed's
 staging table), links them (``gmoda_assets.linkage.engine``), gives each person their stable key
 (``gmoda_assets.linkage.keys``) against the live ``linked.person_records``, and writes, in one transaction,
-the run (``linked.model_runs``: trained model and figures) and its output (``linked.linkage_output``), from
-which ``linked.person_records`` is built, checked and published.
+the run (``linked.model_runs``: trained model and figures) and its output (``linked.linkage_output``, each
+record's person, and ``linked.household_output``, each person's household), from which the linked tables are
+built, checked and published.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from datetime import datetime, timezone
 
 from psycopg import Connection, sql
 
-from gmoda_assets.linkage import engine, keys, records
+from gmoda_assets.linkage import engine, households, keys, records
 from gmoda_assets.linkage.config import LinkageConfig
 
+HOUSEHOLD_COLUMNS = ["person_key", "household_key", "evidence", "run_id"]
 OUTPUT_COLUMNS = ["record_key", "feed_id", "person_key", "previous_person_key", "match_probability", "match_method",
                   "run_id"]
 # The highest person key ever given: live, retired into the dimension, or named in a change.
@@ -53,7 +55,8 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
         linkage = engine.link(duck, config)
         records.load(conn, duck, sql.SQL("SELECT feed_id, record_key, person_key FROM linked.person_records"),
                      keys.PREVIOUS, {"feed_id": "text", "record_key": "text", "person_key": "integer"})
-        figures = {**linkage.figures, **keys.assign(duck, conn.execute(_HIGHEST_KEY).fetchone()[0])}
+        figures = {**linkage.figures, **keys.assign(duck, conn.execute(_HIGHEST_KEY).fetchone()[0]),
+                   **households.households(duck, config)}
         with conn.transaction():
             # One linkage at a time (the caller holds the lock), so the next number is free.
             run_id = conn.execute("SELECT coalesce(max(run_id), 0) + 1 FROM linked.model_runs").fetchone()[0]
@@ -64,6 +67,9 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
             records.store(duck, f"SELECT record_key, feed_id, person_key, previous_person_key, match_probability, "
                                 f"match_method, {run_id} FROM {keys.KEYED}",
                           conn, sql.Identifier("linked", "linkage_output"), OUTPUT_COLUMNS)
+            conn.execute("TRUNCATE linked.household_output")
+            records.store(duck, f"SELECT person_key, household_key, evidence, {run_id} FROM {households.HOUSEHOLDS}",
+                          conn, sql.Identifier("linked", "household_output"), HOUSEHOLD_COLUMNS)
     finally:
         duck.close()
     return Run(run_id, linkage.model, figures, time.monotonic() - clock)
