@@ -62,7 +62,8 @@ def model_runs(context: AssetExecutionContext, warehouse: Warehouse) -> Material
                                    RUNS_KEY)
     figures = run.figures
     metadata = {
-        "run_id": run.run_id, "seconds": round(run.seconds, 1),
+        "dagster/row_count": run.run_id, "run_id": run.run_id,  # runs are numbered 1, 2, ...; none is deleted
+        "seconds": round(run.seconds, 1),
         **{k: v for k, v in figures.items() if isinstance(v, int)},
         **{k: MetadataValue.json(v) for k, v in figures.items() if isinstance(v, dict)},
         "model": MetadataValue.json(run.model),
