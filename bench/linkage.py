@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-THRESHOLDS = (0.9, 0.99, 0.995, 0.998, 0.999, 0.9999)
+THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
 
 
 def _f(value) -> str:
@@ -80,13 +80,13 @@ def main() -> int:
     db_api = DuckDBAPI(connection=duck)
     print(f"\n{'threshold':>10} {'precision':>10} {'recall':>10} {'F1':>10} {'people':>10}  (true people {true_people:,})")
     for threshold in sorted({*THRESHOLDS, config.match_probability}):
-        engine.people(duck, db_api, threshold)
+        engine.people(duck, db_api, threshold, config.vetoes)
         found = evaluation.pairwise(duck, labels)
         people = duck.execute(f"SELECT count(DISTINCT cluster_id) FROM {engine.RESULT}").fetchone()[0]
         mark = "  <- configured" if threshold == config.match_probability else ""
         print(f"{threshold:>10} {_f(found['precision']):>10} {_f(found['recall']):>10} {_f(found['f1']):>10} "
               f"{people:>10,}{mark}")
-    engine.people(duck, db_api, config.match_probability)
+    engine.people(duck, db_api, config.match_probability, config.vetoes)
     print(f"\nat {config.match_probability}, by pair of partners:")
     print(f"{'pair':>18} {'precision':>10} {'recall':>10} {'pairs':>12} {'true pairs':>12}")
     for pair, found in evaluation.by_partner_pair(duck, labels).items():

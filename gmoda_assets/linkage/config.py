@@ -31,6 +31,7 @@ class LinkageConfigError(ValueError):
 class Level:
     label: str
     when: str  # SQL over the pair's columns, <column>_l and <column>_r
+    frequency: str | None = None  # a column whose values' frequencies adjust the level's weight
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class Comparison:
         missing = " OR ".join(f'"{c}_l" IS NULL OR "{c}_r" IS NULL' for c in self.null_when)
         return {"output_column_name": self.name, "comparison_description": self.name, "comparison_levels": [
             {"sql_condition": missing, "label_for_charts": "missing", "is_null_level": True},
-            *({"sql_condition": level.when, "label_for_charts": level.label} for level in self.levels),
+            *({"sql_condition": level.when, "label_for_charts": level.label,
+               **({"tf_adjustment_column": level.frequency, "tf_adjustment_weight": 1.0} if level.frequency else {})}
+              for level in self.levels),
             {"sql_condition": "ELSE", "label_for_charts": "different"}]}
 
 
@@ -68,6 +71,7 @@ class LinkageConfig:
     em_blocking: tuple[tuple[str, ...], ...]
     m_floor: float
     match_probability: float
+    vetoes: tuple[str, ...]
     households: tuple[Together, ...]
 
     @property
@@ -137,7 +141,9 @@ def _comparison(i: int, raw, known: set[str]) -> Comparison:
         if not used or (unknown := used - known):
             _fail(f"{where}.levels[{j}]", f"the condition must compare columns of the records (<column>_l, "
                                           f"<column>_r); unknown: {', '.join(sorted(unknown)) if used else 'none used'}")
-        levels.append(Level(level["label"], level["when"]))
+        if level.get("frequency") is not None and level["frequency"] not in known:
+            _fail(f"{where}.levels[{j}].frequency", f"unknown column {level['frequency']}")
+        levels.append(Level(level["label"], level["when"], level.get("frequency")))
     return Comparison(raw["name"], _columns(f"{where}.null_when", raw.get("null_when"), known), tuple(levels))
 
 
@@ -159,6 +165,17 @@ def _households(raw, known: set[str]) -> tuple[Together, ...]:
                                            f"{', '.join(rule['kinds'])} (see contracts/kinds.yaml)")
         out.append(Together(rule["name"], tuple(together), tuple(rule["kinds"])))
     return tuple(out)
+
+
+def _vetoes(raw, known: set[str]) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        _fail("vetoes", "expected a list of conditions over l.<column> and r.<column>")
+    for i, veto in enumerate(raw):
+        used = set(re.findall(r"\b[lr]\.([a-z_]+)\b", veto)) if isinstance(veto, str) else set()
+        if not used or used - known:
+            _fail(f"vetoes[{i}]", f"the condition must compare columns of the records as l.<column> and r.<column>; "
+                                  f"unknown: {', '.join(sorted(used - known)) if used else 'none used'}")
+    return tuple(raw)
 
 
 def _probability(where: str, value) -> float:
@@ -202,6 +219,7 @@ def parse(raw) -> LinkageConfig:
         em_blocking=rules("training.em_blocking", training.get("em_blocking"), empty=True),
         m_floor=_probability("training.m_floor", training.get("m_floor")),
         match_probability=_probability("match_probability", raw.get("match_probability")),
+        vetoes=_vetoes(raw.get("vetoes", []), known),
         households=_households(raw.get("households"), set(FEATURES)),
     )
 

@@ -97,23 +97,26 @@ def floored(model: dict, floor: float) -> dict:
     return model
 
 
-def people(duck, db_api, threshold: float, predictions: str = "predictions") -> None:
+def people(duck, db_api, threshold: float, vetoes: tuple[str, ...] = (), predictions: str = "predictions") -> None:
     """``RESULT``: each record's person (cluster), method and match probability, people being the connected
-    groups of exact links and scored pairs at or above ``threshold``."""
-    duck.execute(f"""CREATE OR REPLACE TABLE profile_edges AS
-        SELECT unique_id_l, unique_id_r FROM {predictions} WHERE match_probability >= {threshold}
+    groups of exact links and scored pairs at or above ``threshold`` that meet none of ``vetoes`` (SQL over
+    the pair's profiles ``l`` and ``r``)."""
+    vetoed = " ".join(f"AND NOT coalesce({veto}, false)" for veto in vetoes)
+    duck.execute(f"""CREATE OR REPLACE TABLE links AS
+        SELECT p.unique_id_l, p.unique_id_r, l.exact_group AS group_l, r.exact_group AS group_r, p.match_probability
+        FROM {predictions} p JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
+        WHERE p.match_probability >= {threshold} {vetoed}""")
+    duck.execute("""CREATE OR REPLACE TABLE profile_edges AS
+        SELECT unique_id_l, unique_id_r FROM links
         UNION ALL
         SELECT * FROM (SELECT unique_id, min(unique_id) OVER (PARTITION BY exact_group) AS first FROM profiles)
         WHERE unique_id <> first""")
     components(duck, db_api, "profiles", "unique_id", "profile_edges", "profile_clusters")
     # The strongest model link from each exact group to another group of the same person.
-    duck.execute(f"""CREATE OR REPLACE TABLE group_links AS
-        WITH links AS (
-            SELECT l.exact_group AS l, r.exact_group AS r, p.match_probability FROM {predictions} p
-            JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
-            WHERE p.match_probability >= {threshold} AND l.exact_group <> r.exact_group)
+    duck.execute("""CREATE OR REPLACE TABLE group_links AS
         SELECT g, max(match_probability) AS match_probability FROM (
-            SELECT l AS g, match_probability FROM links UNION ALL SELECT r, match_probability FROM links)
+            SELECT group_l AS g, match_probability FROM links WHERE group_l <> group_r
+            UNION ALL SELECT group_r, match_probability FROM links WHERE group_l <> group_r)
         GROUP BY g""")
     duck.execute(f"""CREATE OR REPLACE TABLE {RESULT} AS
         WITH placed AS (
@@ -144,8 +147,7 @@ def _figures(duck, config: LinkageConfig, predictions: str) -> dict:
         "exact_groups": one(f"SELECT count(DISTINCT exact_group) FROM {RECORDS}"),
         "profiles": one("SELECT count(*) FROM profiles"),
         "pairs_scored": one(f"SELECT count(*) FROM {predictions}"),
-        "pairs_matched": one(f"SELECT count(*) FROM {predictions} WHERE match_probability >= "
-                             f"{config.match_probability}"),
+        "pairs_matched": one("SELECT count(*) FROM links"),
         "people": one(f"SELECT count(DISTINCT cluster_id) FROM {RESULT}"),
         "records_by_method": methods,
         "people_by_records": {("10+" if k == 10 else str(k)): v for k, v in sizes.items()},
@@ -172,5 +174,5 @@ def link(duck, config: LinkageConfig) -> Linkage:
     duck.execute(f"CREATE OR REPLACE TABLE predictions AS SELECT unique_id_l, unique_id_r, match_weight, "
                  f"match_probability FROM {scored.physical_name}")
     scored.drop_table_from_database_and_remove_from_cache()
-    people(duck, db_api, config.match_probability)
+    people(duck, db_api, config.match_probability, config.vetoes)
     return Linkage(model=model, figures=_figures(duck, config, "predictions"))

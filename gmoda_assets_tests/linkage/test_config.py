@@ -30,6 +30,8 @@ def test_the_package_configuration_makes_splink_settings():
     (lambda c: c.update(match_probability=1.5), "match_probability: expected a probability"),
     (lambda c: c["training"].update(em_blocking=[["nhs"]]), "training.em_blocking[0]"),
     (lambda c: c["households"][0].update(together=["tenancy"]), "households[0].together: tenancy is neither"),
+    (lambda c: c["vetoes"].append("l.forename <> r.forename"), "vetoes[1]: the condition must compare"),
+    (lambda c: c["comparisons"][1]["levels"][0].update(frequency="surname"), "levels[0].frequency: unknown column"),
 ])
 def test_a_mistake_names_the_file_and_the_entry(mistake, named):
     raw = copy.deepcopy(_raw())
