@@ -24,7 +24,7 @@ from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets_tests.ui.conftest import REFRESH_RUN_CONFIG
 
 SCREENSHOTS = settings.project_dir() / "screenshots"
-LAYERS = ["raw", "staging", "conformed", "mart"]  # left to right in the lineage, each built from the one before
+LAYERS = ["raw", "staging", "linked", "conformed", "mart"]  # left to right in the lineage, each built from the one before
 CONFORMED_ASSET = AssetKey(["conformed", "fact_births"])
 RAW_CHECK = AssetCheckKey(AssetKey(["raw", "nhs", "hv_reviews"]), "identifiers_well_formed")
 SENSOR_INTERVAL = drop_sensors[0].minimum_interval_seconds
@@ -53,7 +53,8 @@ def page(browser, running_ui):
 
     SCREENSHOTS.mkdir(exist_ok=True)
     expect.set_options(timeout=60_000)  # pages load slowly on a busy 2-core machine
-    context = browser.new_context(base_url=running_ui.url, viewport={"width": 1600, "height": 1000})
+    # Wide enough that the lineage of five layers fits at a zoom that still shows each group's counts.
+    context = browser.new_context(base_url=running_ui.url, viewport={"width": 2200, "height": 1000})
     context.set_default_timeout(120_000)
     page = context.new_page()
     # Dagster's first-visit "Join the Dagster community" dialog covers whatever page is opened first; skip it,
