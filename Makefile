@@ -24,7 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
-## make ui: Dagster webserver + daemon on http://localhost:3000, sensors and schedule running
+## make ui: code server, webserver (http://localhost:3000) and daemon as separate processes; Ctrl-C stops all
 ui: $(STAMP)
 	$(BIN)/gmoda ui
 

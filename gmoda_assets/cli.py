@@ -7,7 +7,7 @@
   gmoda run                             the whole thing on simulated data, with a summary (make run)
   gmoda summary                         rows per table, drops and quarantined files
   gmoda drops held|accept               drops the volume guard holds back from staging; accept one
-  gmoda ui                              Dagster webserver and daemon on localhost:3000 (make ui)
+  gmoda ui                              code server, webserver and daemon; the UI on localhost:3000 (make ui)
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def cmd_refresh(args) -> int:
     from gmoda_assets.ingest.runner import refresh
     from gmoda_assets.lib.instance import get_instance
 
-    tally = refresh(get_instance(), _definitions())
+    tally = refresh(get_instance(), _definitions(), in_process=args.in_process)
     print(f"nightly_refresh: {'succeeded' if not tally.runs_failed else 'FAILED'}; {tally.materialisations} assets materialised")
     for message in tally.failures:
         print(f"  FAILED: {message}")
@@ -152,7 +152,7 @@ def cmd_run(args) -> int:
     # The simulator has written and closed every file it made: they have settled, so no need to wait.
     report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
     _print_ingest(report)
-    tally = refresh(instance, defs)
+    tally = refresh(instance, defs, in_process=args.in_process)
     print_summary(database.warehouse_url(), [report.tally, tally])
     return 1 if tally.runs_failed else 0
 
@@ -165,15 +165,13 @@ def cmd_summary(args) -> int:
 
 
 def cmd_ui(args) -> int:
+    from gmoda_assets.lib import services
     from gmoda_assets.lib.instance import get_instance
 
     _setup_warehouse()
     get_instance()  # the Dagster environment, and drops of an older instance moved to their feeds
     os.chdir(settings.project_dir())
-    dagster = Path(sys.executable).with_name("dagster")  # beside this Python, whether or not the venv is on PATH
-    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
-    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
-    os.execvp(command[0], command)
+    return services.run(args.host, args.port, code_port=args.code_port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,21 +197,27 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--allow-quarantine", action="store_true", help="exit 0 even if files were quarantined")
     ingest.set_defaults(func=cmd_ingest)
 
-    sub.add_parser("refresh", help="run the nightly_refresh job now").set_defaults(func=cmd_refresh)
+    in_process = {"action": "store_true", "help": "run the refresh's steps in turn in this process, not each in its own "
+                                                  "as the schedule does (quicker on small data)"}
+    refresh = sub.add_parser("refresh", help="run the nightly_refresh job now")
+    refresh.add_argument("--in-process", **in_process)
+    refresh.set_defaults(func=cmd_refresh)
 
     run = sub.add_parser("run", help="simulate, ingest, refresh and summarise (the main job)")
     run.add_argument("--scale", choices=["small", "gm"], default="small")
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--months", type=int, default=3)
+    run.add_argument("--in-process", **in_process)
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("summary", help="rows per table, drops, quarantined files").set_defaults(func=cmd_summary)
 
     drop_review.add_parser(sub)
 
-    ui = sub.add_parser("ui", help="Dagster webserver and daemon")
+    ui = sub.add_parser("ui", help="Dagster code server, webserver and daemon, each its own process")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--code-port", type=int, help="the code server's port (default: a free one)")
     ui.set_defaults(func=cmd_ui)
 
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from gmoda_assets.alerts.sensors import alert_sensors
 from gmoda_assets.conform import dimensions, facts_council, facts_health_police_housing
 from gmoda_assets.conform.linkage_features import SPEC as LINKAGE_FEATURES
 from gmoda_assets.conform.linkage_features import linkage_features
@@ -28,7 +29,7 @@ defs = Definitions(
             *dimensions.dimension_assets, *facts_council.council_assets, *facts_health_police_housing.fact_assets_hpp,
             *linked_assets, *early_years.mart_assets],
     jobs=[*ingest_jobs.values(), quarantine_unrecognised_file, nightly_refresh_job],
-    sensors=drop_sensors,
+    sensors=[*drop_sensors, *alert_sensors],
     schedules=[nightly_refresh_schedule],
     resources={"warehouse": Warehouse(), "landing_zone": LocalLandingZone.from_settings()},
 )

@@ -1,6 +1,22 @@
 """The nightly refresh: every layer above raw, rebuilt at 02:00 UK time."""
 
-from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    define_asset_job,
+    multi_or_in_process_executor,
+)
+
+# Each step in a process of its own, as on Kubernetes, where a step may be a pod: steps share nothing but the
+# warehouse. The processes are forked from one that has imported the code location, the libraries every step uses
+# (Great Expectations, the instance's storage) and what Dagster imports to load the job in a step, so a step
+# starts in well under a second rather than importing them for seconds. How many run at once is the executor's
+# max_concurrent (default: the machine's cores) and, for warehouse builds, the pool's limit (dagster.yaml).
+# A run may choose `in_process` instead (its steps in turn in the run's process): tests whose subject is not the
+# executor do.
+REFRESH_EXECUTION = {"config": {"multiprocess": {"start_method": {"forkserver": {"preload_modules": [
+    "gmoda_assets.definitions", "great_expectations", "dagster_postgres", "dagster._utils.test.definitions"]}}}}}
 
 # Raw is loaded drop by drop as partners deliver; everything else (the layers built from raw and the
 # reference tables they use) is rebuilt from it each night.
@@ -8,6 +24,8 @@ nightly_refresh_job = define_asset_job(
     "nightly_refresh",
     selection=AssetSelection.all() - AssetSelection.groups("raw"),
     description="Rebuild every asset above raw, and the reference tables they use, from what raw holds now.",
+    executor_def=multi_or_in_process_executor,
+    config={"execution": REFRESH_EXECUTION},
 )
 
 nightly_refresh_schedule = ScheduleDefinition(

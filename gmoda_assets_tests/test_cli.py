@@ -9,7 +9,7 @@ from gmoda_assets.lib.summary import table_rows
 
 @pytest.mark.slow
 def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
-    assert main(["run", "--months", "2", "--seed", "3"]) == 0
+    assert main(["run", "--months", "2", "--seed", "3", "--in-process"]) == 0
     first_out = capsys.readouterr().out
     with psycopg.connect(warehouse_url) as conn:
         first = table_rows(conn)
@@ -32,7 +32,7 @@ def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
                           "ops": ["gmoda_loader"]}
         assert conn.execute("SELECT array_agg(DISTINCT processed_by) FROM ops.drops").fetchone()[0] == ["gmoda_loader"]
 
-    assert main(["run", "--months", "2", "--seed", "3"]) == 0
+    assert main(["run", "--months", "2", "--seed", "3", "--in-process"]) == 0
     second_out = capsys.readouterr().out
     with psycopg.connect(warehouse_url) as conn:
         second = table_rows(conn)

@@ -4,10 +4,11 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from dagster import AssetCheckKey, AssetKey, DefaultScheduleStatus, DefaultSensorStatus
+from dagster import AssetCheckKey, AssetKey, AssetsDefinition, DefaultScheduleStatus, DefaultSensorStatus
 
 from gmoda_assets.ingest.jobs import ingest_jobs
 from gmoda_assets.lib.contracts import CADENCE_DAYS, feed_contracts, partners
+from gmoda_assets.resources import WAREHOUSE_POOL
 
 
 def test_definitions_load_with_every_asset_documented_and_checked(defs):
@@ -35,10 +36,22 @@ def test_each_raw_asset_is_late_and_overdue_by_its_contracts_cadence(defs):
         assert graph.get_check_spec(AssetCheckKey(AssetKey(contract.asset_key), "volume_as_expected")).blocking
 
 
+def test_the_refresh_runs_each_step_in_its_own_process_and_warehouse_builds_share_one_pool(defs):
+    repo = defs.get_repository_def()
+    nightly = repo.get_job("nightly_refresh")
+    assert list(nightly.run_config["execution"]["config"]) == ["multiprocess"]  # unless a run asks for in_process
+    assert all(repo.get_job(job.name).executor_def.name == "in_process" for job in ingest_jobs.values())
+    pools = {a.node_def.name: a.node_def.pool for a in defs.assets if isinstance(a, AssetsDefinition)}
+    built = {n.name for n in nightly.graph.node_defs}
+    # Every table the refresh builds takes a slot while it is built.
+    assert built and all(pools[name] == WAREHOUSE_POOL for name in built)
+
+
 def test_sensors_schedule_and_jobs(defs):
     repo = defs.get_repository_def()
     sensors = {s.name: s for s in repo.sensor_defs}
-    assert set(sensors) == {f"{p}_drops" for p in partners()}
+    assert set(sensors) == {f"{p}_drops" for p in partners()} | {
+        "alert_on_run_failure", "alert_on_blocking_check_failure", "alert_on_overdue_feeds"}
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     [schedule] = repo.schedule_defs
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/London")

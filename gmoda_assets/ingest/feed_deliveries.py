@@ -1,13 +1,17 @@
 """Feed deliveries: per feed, what partners have delivered and whether it all reconciles with raw."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, TableColumn, TableSchema, asset
 from psycopg import sql
 
 from gmoda_assets.ingest.loader import raw_table_ident, require_raw_table
 from gmoda_assets.lib import database
 from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
-from gmoda_assets.resources import Warehouse
+from gmoda_assets.resources import WAREHOUSE_POOL, Warehouse
 
 KEY = ["ops", "feed_deliveries"]
 
@@ -59,6 +63,7 @@ CHECKS = [
 @asset(
     key=KEY,
     group_name="ops",
+    pool=WAREHOUSE_POOL,
     deps=[AssetKey(c.asset_key) for c in feed_contracts()],
     kinds={"postgres"},
     check_specs=[c.spec(KEY) for c in CHECKS],
@@ -112,3 +117,26 @@ def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
                   "drops_quarantined": int(totals[2] or 0), "raw_rows": int(totals[3] or 0)},
         check_results=results,
     )
+
+
+@dataclass(frozen=True)
+class OverdueFeed:
+    feed_id: str
+    asset_key: list[str]
+    cadence: str
+    overdue_after_days: int
+    last_drop_at: datetime
+    days_since: int
+
+
+def overdue_feeds(conn) -> list[OverdueFeed]:
+    """Feeds with a live agreement whose last drop, by the ledger now, is older than their cadence plus a week's
+    grace: the rule of the ``feeds_delivering`` check, longest overdue first. A feed that never delivered is left
+    to that check (on a new platform every feed has yet to)."""
+    last = {feed_id: (at, days) for feed_id, at, days in conn.execute(
+        "SELECT feed_id, max(processed_at), current_date - max(processed_at)::date FROM ops.drops "
+        "WHERE feed_id IS NOT NULL GROUP BY feed_id")}
+    overdue = [OverdueFeed(c.feed_id, list(c.asset_key), c.cadence, c.overdue_after_days, *last[c.feed_id])
+               for c in feed_contracts()
+               if c.feed_id in last and last[c.feed_id][1] > c.overdue_after_days and feed_is_live(c.feed_id)]
+    return sorted(overdue, key=lambda f: (-f.days_since, f.feed_id))

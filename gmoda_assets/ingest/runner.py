@@ -118,10 +118,23 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
     return report
 
 
-def refresh(instance, defs, log_level: str = "CRITICAL") -> RunTally:
-    """Run the nightly_refresh job now, in process."""
+def refresh(instance, defs, log_level: str = "CRITICAL", in_process: bool = False) -> RunTally:
+    """Run the nightly_refresh job now, as the schedule runs it (each step in its own process, warehouse builds
+    limited by their pool), or ``in_process``: its steps in turn in this process (for tests of what the steps do)."""
     tally = RunTally()
-    job = defs.resolve_job_def("nightly_refresh")
-    tally.add(job.execute_in_process(instance=instance, run_config=_quiet(None, log_level), tags=process_tags(),
-                                     raise_on_error=False))
+    if in_process:
+        job = defs.resolve_job_def("nightly_refresh")
+        tally.add(job.execute_in_process(instance=instance, run_config=_quiet(None, log_level), tags=process_tags(),
+                                         raise_on_error=False))
+        return tally
+    from dagster import execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from gmoda_assets.schedules import REFRESH_EXECUTION
+
+    # Step processes load the job again from the code location's module: nothing passes to them but the run.
+    job = ReconstructableRepository.for_module("gmoda_assets.definitions", "defs").get_reconstructable_job("nightly_refresh")
+    with execute_job(job, instance, run_config={**_quiet(None, log_level), "execution": REFRESH_EXECUTION},
+                     tags=process_tags(), raise_on_error=False) as result:
+        tally.add(result)
     return tally

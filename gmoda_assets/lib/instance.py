@@ -27,7 +27,8 @@ def prepare_dagster_environment() -> Path:
 
 
 def get_instance():
-    """The platform's Dagster instance (runs are recorded in PostgreSQL), its drops registered per feed."""
+    """The platform's Dagster instance (runs are recorded in PostgreSQL), its drops registered per feed and its
+    warehouse pool limited as GMODA_WAREHOUSE_POOL_LIMIT says."""
     from dagster import DagsterInstance
 
     from gmoda_assets.ingest.drops import move_shared_drops
@@ -38,4 +39,18 @@ def get_instance():
     # event it stores unless pooled (the webserver pools them the same way): about a hundred per run.
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
     move_shared_drops(instance)  # an instance made when all feeds shared one partitions definition
+    apply_pool_limit(instance)
     return instance
+
+
+def apply_pool_limit(instance) -> None:
+    """Set the warehouse pool's limit from GMODA_WAREHOUSE_POOL_LIMIT, when it is set (otherwise the limit is
+    dagster.yaml's ``default_limit``, or the last one set in the instance)."""
+    from gmoda_assets.resources import WAREHOUSE_POOL
+
+    text = os.environ.get("GMODA_WAREHOUSE_POOL_LIMIT", "").strip()
+    if not text:
+        return
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"GMODA_WAREHOUSE_POOL_LIMIT must be a whole number of steps, 1 or more, not {text!r}")
+    instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, int(text))

@@ -19,7 +19,7 @@ from gmoda_assets.lib.governance import PRODUCT_SCHEMAS, product_tags, require_a
 from gmoda_assets.lib.quality import CheckDef
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.tables import TableSpec
-from gmoda_assets.resources import Warehouse
+from gmoda_assets.resources import WAREHOUSE_POOL, Warehouse
 
 
 def table_asset(spec: TableSpec, checks: list[CheckDef] | None = None) -> AssetsDefinition:
@@ -40,6 +40,7 @@ def table_asset(spec: TableSpec, checks: list[CheckDef] | None = None) -> Assets
                          kinds={"postgres"}, metadata=spec.metadata, tags=tags)],
         check_specs=[c.spec(spec.asset_key) for c in checks],
         can_subset=True,
+        pool=WAREHOUSE_POOL,
     )
     def build(context: AssetExecutionContext, warehouse: Warehouse):
         if spec.purpose:

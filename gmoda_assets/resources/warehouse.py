@@ -11,6 +11,11 @@ from pydantic import PrivateAttr
 from gmoda_assets.lib import database
 from gmoda_assets.lib.redaction import database_errors_redacted
 
+# The concurrency pool of the steps that build warehouse tables past raw: at most its limit of them run at once,
+# however many processes the executor has (dagster.yaml `concurrency.pools.default_limit`, or
+# GMODA_WAREHOUSE_POOL_LIMIT).
+WAREHOUSE_POOL = "warehouse"
+
 
 class Warehouse(ConfigurableResource):
     """The GM ODA warehouse. ``url`` is a libpq URL; left empty it is ``GMODA_DATABASE_URL`` or, with that unset,

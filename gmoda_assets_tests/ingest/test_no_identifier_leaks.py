@@ -58,7 +58,7 @@ def test_no_identifier_reaches_events_quarantine_ops_or_console(platform, instan
     assert (row[1],) in values.kinds and (row[2].upper(), row[3].upper()) in values.kinds
 
     main(["ingest", "--allow-quarantine"])
-    main(["refresh"])
+    main(["refresh", "--in-process"])
     main(["summary"])
 
     out, err = capfd.readouterr()

@@ -28,8 +28,8 @@ GMODA = str(Path(sys.executable).with_name("gmoda"))
 # A loaded 2-core machine takes over a minute to start the webserver, daemon and code server.
 START_TIMEOUT = 600
 # nightly_refresh's steps run one after another in its run's process in these tests: with the job's default
-# executor each step starts a Python process of its own (on 2 cores about 180 s for the refresh at small scale,
-# against about 30 s). The one place to change when the job's executor changes.
+# executor each step runs in a process of its own (gmoda_assets_tests/lib/test_services.py tests that). The one
+# place to change when the job's executor changes.
 REFRESH_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 LOCATION_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
@@ -119,8 +119,9 @@ def _wait_until_loaded(server: subprocess.Popen, url: str, log: Path) -> None:
 
 def _stop(server: subprocess.Popen) -> None:
     """SIGTERM to the whole process group of ``gmoda ui``, then SIGKILL to whatever of it is left after a grace
-    period."""
-    deadline = time.monotonic() + 10
+    period: longer than the 30 s ``gmoda ui`` gives its services (each in a session of its own) before it kills
+    them, so that it is never killed while they are still stopping."""
+    deadline = time.monotonic() + 45
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(server.pid, sig)
