@@ -165,11 +165,14 @@ def test_bad_file_in_the_landing_zone_appears_as_a_quarantine_run(page, running_
 @pytest.fixture(scope="module")
 def refreshed_from_the_ui(page, running_ui):
     """nightly_refresh launched from its launchpad, as the platform team would, followed to its end: the run id.
-    The run config typed in is REFRESH_RUN_CONFIG, in YAML."""
+    The run config typed in, in place of the job's defaults that the editor opens with, is REFRESH_RUN_CONFIG, in
+    YAML."""
     from playwright.sync_api import expect
 
     page.goto("/locations/gmoda_assets/jobs/nightly_refresh/playground")
     page.locator(".CodeMirror-line").last.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
     for key, value in REFRESH_RUN_CONFIG.items():
         page.keyboard.press("Control+End")
         page.keyboard.press("Enter")
