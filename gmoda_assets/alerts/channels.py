@@ -66,23 +66,26 @@ class AlertSettings:
 
     @classmethod
     def from_env(cls) -> AlertSettings:
-        env = {k: v.strip() for k, v in os.environ.items() if k.startswith(("GMODA_ALERT_", "GMODA_UI_URL")) and v.strip()}
-        host = env.get("GMODA_ALERT_SMTP_HOST")
-        recipients = tuple(a.strip() for a in env.get("GMODA_ALERT_TO", "").split(",") if a.strip())
-        if host and not (env.get("GMODA_ALERT_FROM") and recipients):
+        host = os.environ.get("GMODA_ALERT_SMTP_HOST", "").strip()
+        sender = os.environ.get("GMODA_ALERT_FROM", "").strip()
+        recipients = tuple(a.strip() for a in os.environ.get("GMODA_ALERT_TO", "").split(",") if a.strip())
+        user = os.environ.get("GMODA_ALERT_SMTP_USER", "").strip()
+        password = os.environ.get("GMODA_ALERT_SMTP_PASSWORD", "")
+        port = os.environ.get("GMODA_ALERT_SMTP_PORT", "").strip() or "25"
+        webhook = os.environ.get("GMODA_ALERT_WEBHOOK_URL", "").strip()
+        ui_url = os.environ.get("GMODA_UI_URL", "").strip() or DEFAULT_UI_URL
+        if host and not (sender and recipients):
             raise AlertConfigError("GMODA_ALERT_SMTP_HOST is set: GMODA_ALERT_FROM and GMODA_ALERT_TO (comma-separated "
                                    "addresses) must be set too.")
-        if bool(env.get("GMODA_ALERT_SMTP_USER")) != bool(env.get("GMODA_ALERT_SMTP_PASSWORD")):
+        if bool(user) != bool(password):
             raise AlertConfigError("GMODA_ALERT_SMTP_USER and GMODA_ALERT_SMTP_PASSWORD are set together or not at all.")
-        port = env.get("GMODA_ALERT_SMTP_PORT", "25")
         if not port.isdigit():
             raise AlertConfigError(f"GMODA_ALERT_SMTP_PORT must be a port number, not {port!r}.")
-        webhook = env.get("GMODA_ALERT_WEBHOOK_URL")
         if webhook and not webhook.startswith(("http://", "https://")):
             raise AlertConfigError("GMODA_ALERT_WEBHOOK_URL must be an http:// or https:// URL.")
-        return cls(smtp_host=host, smtp_port=int(port), sender=env.get("GMODA_ALERT_FROM"), recipients=recipients,
-                   smtp_user=env.get("GMODA_ALERT_SMTP_USER"), smtp_password=env.get("GMODA_ALERT_SMTP_PASSWORD"),
-                   webhook_url=webhook, ui_url=env.get("GMODA_UI_URL", DEFAULT_UI_URL).rstrip("/"))
+        return cls(smtp_host=host or None, smtp_port=int(port), sender=sender or None, recipients=recipients,
+                   smtp_user=user or None, smtp_password=password or None, webhook_url=webhook or None,
+                   ui_url=ui_url.rstrip("/"))
 
     @property
     def enabled(self) -> bool:
