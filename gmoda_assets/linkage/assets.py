@@ -11,7 +11,7 @@ from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.linkage import households, people
 from gmoda_assets.linkage.config import linkage_config
 from gmoda_assets.linkage.run import run_linkage
-from gmoda_assets.resources import Warehouse
+from gmoda_assets.resources import WAREHOUSE_POOL, Warehouse
 
 RUNS_KEY = list(people.RUNS)
 RUNS_DESCRIPTION = ("Every run of the record linkage, published or not: the trained model (Splink settings with m and "
@@ -39,6 +39,7 @@ def _identifier_sources() -> list[AssetKey]:
     group_name="linked",
     deps=[AssetKey(list(people.FEATURES)), *_identifier_sources()],
     kinds={"postgres", "duckdb"},
+    pool=WAREHOUSE_POOL,
     check_specs=[c.spec(RUNS_KEY) for c in _CHECKS],
     metadata={"dagster/table_name": "linked.model_runs", "dagster/column_schema": TableSchema(columns=[
         TableColumn(n, t, description=d) for n, (t, d) in RUN_COLUMNS.items()])},
