@@ -49,18 +49,35 @@ CREATE TABLE IF NOT EXISTS signposting.family_involvement (
     PRIMARY KEY (household_key, agency)
 );
 
--- Practitioners read the family view only through row-level security: a row is visible when the agreements
+-- Practitioners read the family view only through row-level security (its policy, which also needs a lookup
+-- of the household, is in 950_signposting_lookup.sql): a row is visible when the agreements
 -- (signposting.agency_visibility, rebuilt from them every night) let an agency whose role the reader holds see
 -- that feed's signals. The owner (the transformer, which rebuilds both) is not subject to it; candidates are
--- granted to nobody. Roles are matched by oid through pg_roles, so a viewer without a role matches no one.
+-- granted to nobody.
 ALTER TABLE signposting.family_involvement ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS agencies_see_what_agreements_permit ON signposting.family_involvement;
-CREATE POLICY agencies_see_what_agreements_permit ON signposting.family_involvement FOR SELECT
-    TO gmoda_signpost_stockport, gmoda_signpost_gmp, gmoda_signpost_nhs, gmoda_signpost_stockport_homes
-    USING (EXISTS (SELECT FROM signposting.agency_visibility AS v JOIN pg_roles AS r ON r.rolname = v.viewer_role
-                   WHERE v.feed_id = family_involvement.feed_id AND pg_has_role(r.oid, 'USAGE')));
 
 GRANT USAGE ON SCHEMA signposting
     TO gmoda_signpost_stockport, gmoda_signpost_gmp, gmoda_signpost_nhs, gmoda_signpost_stockport_homes;
 GRANT SELECT ON signposting.family_involvement, signposting.agency_visibility
+    TO gmoda_signpost_stockport, gmoda_signpost_gmp, gmoda_signpost_nhs, gmoda_signpost_stockport_homes;
+
+-- Alerts for the agency that leads the case: its practitioners read only their own (row-level security).
+CREATE TABLE IF NOT EXISTS signposting.alerts (
+    household_key  integer NOT NULL,
+    lead_agency    text NOT NULL,
+    alert          text NOT NULL CHECK (alert IN ('police_incident_on_child_protection_plan', 'missed_review_child_on_plan')),
+    agency         text NOT NULL,
+    feed_id        text NOT NULL,
+    event_date     date NOT NULL,
+    detail         text,
+    events         integer NOT NULL CHECK (events > 0),
+    contact_route  text NOT NULL,
+    as_of          date NOT NULL
+);
+ALTER TABLE signposting.alerts ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS lead_agency_sees_its_alerts ON signposting.alerts;
+CREATE POLICY lead_agency_sees_its_alerts ON signposting.alerts FOR SELECT
+    TO gmoda_signpost_stockport, gmoda_signpost_gmp, gmoda_signpost_nhs, gmoda_signpost_stockport_homes
+    USING (pg_has_role((SELECT oid FROM pg_roles WHERE rolname = 'gmoda_signpost_' || alerts.lead_agency), 'USAGE'));
+GRANT SELECT ON signposting.alerts
     TO gmoda_signpost_stockport, gmoda_signpost_gmp, gmoda_signpost_nhs, gmoda_signpost_stockport_homes;

@@ -10,6 +10,7 @@ the rows of agencies ``signposting.agency_visibility`` names for it."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from dagster import AssetExecutionContext
@@ -21,6 +22,9 @@ from gmoda_assets.signposting.agencies import agencies, role, signal_feeds
 
 PURPOSE = "signposting"
 LEVELS = ["early_help", "child_in_need", "child_protection", "looked_after"]  # lowest to highest
+# Health-visiting reviews (Healthy Child Programme) and the age in months by which each is due: new birth by 14
+# days, 6-8 week by 8 weeks, one year by 12 months (15 allowed), two year by 2 1/2 years.
+REVIEW_DUE_MONTHS = {"new_birth": 1, "six_eight_week": 3, "one_year": 15, "two_year": 30}
 VISIBILITY = ("signposting", "agency_visibility")
 HOUSEHOLD, MEMBERS = ("linked", "household"), ("linked", "household_members")
 CARE, POLICE = ("conformed", "fact_social_care_episodes"), ("conformed", "fact_police_incidents")
@@ -43,6 +47,20 @@ def _live() -> tuple[dict[str, dict], list[str]]:
     feeds = signal_feeds()
     live = live_feeds(feeds, PURPOSE)
     return live, sorted(set(feeds) - set(live))
+
+
+def live_signal_feeds() -> list[str]:
+    return sorted(_live()[0])
+
+
+def review_parameters() -> dict:
+    return {"reviews": list(REVIEW_DUE_MONTHS), "months": list(REVIEW_DUE_MONTHS.values())}
+
+
+def as_of(conn) -> date:
+    """The date signals are judged on: today, or the newest event the facts hold when the data ends earlier."""
+    newest = conn.execute(_NEWEST).fetchone()[0]
+    return min(current_date(), newest) if newest else current_date()
 
 
 def _visibility(context: AssetExecutionContext, conn) -> tuple[list[tuple], dict]:
@@ -72,14 +90,14 @@ AGENCY_VISIBILITY = TableSpec("signposting", "agency_visibility", (
 
 def _families(context: AssetExecutionContext, conn) -> tuple[list[tuple], dict]:
     live, excluded = _live()
-    newest = conn.execute(_NEWEST).fetchone()[0]
-    as_of = min(current_date(), newest) if newest else current_date()
+    on = as_of(conn)
     contact = {a: spec.contact for a, spec in agencies().items()}
-    rows = [(*row, contact[row[1]], as_of)
-            for row in conn.execute(_QUERY, {"as_of": as_of, "feeds": sorted(live), "levels": LEVELS})]
+    rows = [(*row, contact[row[1]], on)
+            for row in conn.execute(_QUERY, {"as_of": on, "feeds": sorted(live), "levels": LEVELS,
+                                                **review_parameters()})]
     per_agency = Counter(row[1] for row in rows)
-    context.log.info(f"{len({r[0] for r in rows})} households with children known to an agency, as of {as_of}")
-    return rows, {"as_of": str(as_of), "feeds_without_agreement": ", ".join(excluded) or "none",
+    context.log.info(f"{len({r[0] for r in rows})} households with children known to an agency, as of {on}")
+    return rows, {"as_of": str(on), "feeds_without_agreement": ", ".join(excluded) or "none",
                   **{f"households_{agency}": per_agency.get(agency, 0) for agency in agencies()}}
 
 
@@ -106,9 +124,10 @@ FAMILY_INVOLVEMENT = TableSpec("signposting", "family_involvement", (
     "domestic_abuse": Column("boolean", f"Whether one of them was recorded as domestic abuse. {_SIGNAL}"),
     "tenancy_open": Column("boolean", f"True: a member holds an open Stockport Homes tenancy. {_SIGNAL}"),
     "tenancy_since": Column("date", f"Start of that tenancy. {_SIGNAL}"),
-    "reviews_missed": Column("integer", "Health-visiting reviews of the household's children whose deadline "
-                                        "(new birth: 1 month, 6-8 week: 3, one year: 15, two year: 30 months of "
-                                        f"age) fell in the 12 months to as_of with no review held. {_SIGNAL}"),
+    "reviews_missed": Column("integer", "Health-visiting reviews of the household's children whose deadline ("
+                                        + ", ".join(f"{r}: {m}" for r, m in REVIEW_DUE_MONTHS.items())
+                                        + f" months of age) fell in the 12 months to as_of with no review held. "
+                                          f"{_SIGNAL}"),
     "missed_reviews": Column("text", f"Which reviews were missed (review codes, comma separated). {_SIGNAL}"),
     "last_review": Column("date", f"Latest review held in the 12 months to as_of. {_SIGNAL}"),
     "last_activity": Column("date", "The agency's latest dated signal for the household: how recent its "

@@ -1,6 +1,7 @@
 -- One row per household with children and agency involved with it: signals, never records. Parameters:
 -- %(as_of)s the date the signals are judged on, %(feeds)s the signal feeds (<partner>.<feed>) that may be used
--- for signposting today. Each block reads one agency's fact through the household's members.
+-- for signposting today, %(levels)s the care levels lowest first, %(reviews)s and %(months)s the health-visiting
+-- reviews and the age in months by which each is due. Each block reads one agency's fact through the household's members.
 WITH families AS (
     SELECT household_key, children FROM linked.household WHERE children > 0
 ), members AS (
@@ -39,12 +40,12 @@ WITH families AS (
     FROM conformed.fact_health_visiting_reviews AS f JOIN conformed.dim_date AS d ON d.date_key = f.review_date_key
     JOIN conformed.dim_partner AS p USING (partner_key)
     WHERE p.partner_id || '.hv_reviews' = ANY(%(feeds)s) AND d.date <= %(as_of)s
-), due AS (  -- each child's reviews whose deadline (Healthy Child Programme) fell in the 12 months to as_of
+), due AS (  -- each child's reviews whose deadline fell in the 12 months to as_of
     SELECT mb.household_key, mb.person_key, r.review_type, p.partner_id AS agency
     FROM members AS mb JOIN conformed.fact_births AS b USING (person_key)
     JOIN conformed.dim_date AS bd ON bd.date_key = b.birth_month_date_key
     JOIN conformed.dim_partner AS p ON p.partner_key = b.partner_key
-    CROSS JOIN (VALUES ('new_birth', 1), ('six_eight_week', 3), ('one_year', 15), ('two_year', 30)) AS r (review_type, months)
+    CROSS JOIN unnest(%(reviews)s::text[], %(months)s::integer[]) AS r (review_type, months)
     WHERE mb.role = 'child' AND p.partner_id || '.hv_reviews' = ANY(%(feeds)s)
       AND bd.date + make_interval(months => r.months + 1) BETWEEN %(as_of)s::date - interval '12 months' AND %(as_of)s
 ), health AS (

@@ -61,3 +61,25 @@ def practitioners(warehouse_url):
             for login in logins.values():
                 conn.execute(f"DROP OWNED BY {login}")
                 conn.execute(f"DROP ROLE {login}")
+
+
+def look_up_every_family(url: str, login: str) -> int:
+    """``login`` looks up every household of the family view, by the NHS number pseudonym of one of its members
+    (a client with the platform's key builds the same query): the audited lookups that let it read them directly.
+    Returns the households looked up."""
+    from psycopg.types.json import Jsonb
+
+    from gmoda_assets.lib.pseudonymise import fingerprint, secret_key
+
+    with psycopg.connect(url) as conn:
+        pseudonyms = [r[0] for r in conn.execute("""
+            SELECT DISTINCT ON (m.household_key) f.nhs_number_pseudonym
+            FROM signposting.family_involvement i JOIN linked.household_members m USING (household_key)
+            JOIN linked.person_records p USING (person_key) JOIN staging.linkage_features f USING (record_key)
+            WHERE f.nhs_number_pseudonym IS NOT NULL ORDER BY m.household_key""")]
+    mark = fingerprint(secret_key())
+    with psycopg.connect(url, user=login, autocommit=True) as conn:
+        for pseudonym in pseudonyms:
+            conn.execute("SELECT count(*) FROM signposting.lookup(%s, %s)",
+                         (Jsonb({"key_fingerprint": mark, "nhs_number_pseudonym": pseudonym}), "Test of direct reads"))
+    return len(pseudonyms)

@@ -9,7 +9,7 @@ from psycopg import errors
 
 from gmoda_assets.signposting.agencies import agencies
 from gmoda_assets.signposting.family import LEVELS
-from gmoda_assets_tests.signposting.conftest import build_signposting
+from gmoda_assets_tests.signposting.conftest import build_signposting, look_up_every_family
 
 # What the agreements (recipients for signposting) let each agency's practitioners see: whose signals.
 SEES = {
@@ -58,11 +58,18 @@ def test_every_agency_knows_families_with_children_only(families, warehouse_url)
 
 @pytest.mark.parametrize("agency", sorted(SEES))
 def test_each_agency_sees_only_what_the_agreements_permit(families, practitioners, warehouse_url, agency):
+    """A practitioner reads nothing until they look families up; then only the looked-up families' signals of
+    the agencies the agreements let theirs see."""
     with psycopg.connect(warehouse_url) as conn:
         everything = _agencies_seen(conn)
+        households = conn.execute("SELECT count(DISTINCT household_key) FROM signposting.family_involvement").fetchone()[0]
+    with psycopg.connect(warehouse_url, user=practitioners[agency], autocommit=True) as conn:
+        assert _agencies_seen(conn) == {}
+    assert look_up_every_family(warehouse_url, practitioners[agency]) == households
     with psycopg.connect(warehouse_url, user=practitioners[agency], autocommit=True) as conn:
         assert _agencies_seen(conn) == {a: n for a, n in everything.items() if a in SEES[agency]}
-        for table in ("linked.household", "conformed.fact_births", "staging.linkage_features"):
+        for table in ("linked.household", "conformed.fact_births", "staging.linkage_features",
+                      "signposting.lookup_audit"):
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(f"SELECT count(*) FROM {table}")
         for statement in ("DELETE FROM signposting.family_involvement",
@@ -107,6 +114,7 @@ def test_an_ended_agreement_removes_that_agencys_signals(families, practitioners
             assert set(_agencies_seen(conn)) == {"stockport_homes"}
             assert {r[0] for r in conn.execute("SELECT DISTINCT agreement FROM signposting.agency_visibility")} == {
                 "GMODA-DSA-005"}
+        look_up_every_family(warehouse_url, practitioners["gmp"])
         with psycopg.connect(warehouse_url, user=practitioners["gmp"]) as conn:
             assert set(_agencies_seen(conn)) == {"stockport_homes"}
         metadata = build.asset_materializations_for_node("signposting__family_involvement")[0].metadata
