@@ -7,6 +7,7 @@
   gmoda run                             the whole thing on simulated data, with a summary (make run)
   gmoda summary                         rows per table, drops and quarantined files
   gmoda drops held|accept               drops the volume guard holds back from staging; accept one
+  gmoda signpost lookup                 find a family by identifiers your agency holds (audited)
   gmoda ui                              code server, webserver and daemon; the UI on localhost:3000 (make ui)
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from gmoda_assets.ingest import drop_review
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
+from gmoda_assets.signposting import commands as signpost_commands
 
 
 def _setup_warehouse() -> str:
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="rows per table, drops, quarantined files").set_defaults(func=cmd_summary)
 
     drop_review.add_parser(sub)
+    signpost_commands.add_parser(sub)
 
     ui = sub.add_parser("ui", help="Dagster code server, webserver and daemon, each its own process")
     ui.add_argument("--host", default="127.0.0.1")

@@ -271,6 +271,9 @@ class Agreement(Strict):
     parties: list[str]
     feeds: list[str] = Field(min_length=1)  # <partner>.<feed> globs
     purposes: list[Purpose] = Field(min_length=1)
+    # For a purpose whose product partners' practitioners see (signposting): the partners whose practitioners
+    # may see what these feeds contribute to it. None listed: no practitioner sees it.
+    recipients: dict[Purpose, list[str]] = Field(default_factory=dict)
     lawful_basis: str
     start: date
     end: date

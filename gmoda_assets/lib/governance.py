@@ -13,6 +13,12 @@ the asset tag ``gmoda/purpose`` and puts the run-time check first in the asset's
 * when a product asset runs, ``require_agreements(context)`` re-checks the same against today's date, because
   an agreement can expire while the code location stays loaded.
 
+A product whose every row names the feed it comes from may instead be held to the agreements row by row
+(``per_feed``, the asset tag ``gmoda/agreements: per_feed``): it keeps only rows of feeds with a live agreement
+for its purpose (``live_feeds``), a blocking check of its suite proves it, and an agreement that ends removes
+that feed's rows at the next build instead of stopping the product. Signposting is one: an agency whose agreement
+ends drops out of the family view, while the others' signals stay.
+
 ``feed_is_live`` says whether a feed may still flow: ingest leaves files of a feed with no live agreement in the
 landing zone, unloaded, and staging builds such a feed's table with no rows, so nothing of it reaches conformed
 or any product, while its raw table keeps what it holds.
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 PURPOSE_TAG = "gmoda/purpose"
+AGREEMENTS_TAG = "gmoda/agreements"  # "per_feed": the product keeps only rows of feeds with a live agreement
+PER_FEED = "per_feed"
 PURPOSES = get_args(Purpose)
 # Schemas whose assets are products: each must declare what it is for.
 PRODUCT_SCHEMAS = ("synthetic", "model", "signposting", "mart")
@@ -79,12 +87,13 @@ def current_date() -> date:
     return day
 
 
-def product_tags(key: AssetKey, purpose: str) -> dict[str, str]:
+def product_tags(key: AssetKey, purpose: str, per_feed: bool = False) -> dict[str, str]:
     """The tags of a product asset with ``purpose``, for the product factory only: it records ``key`` as made
-    by the factory, which ``check_agreements`` demands of every product."""
+    by the factory, which ``check_agreements`` demands of every product. ``per_feed``: the product holds itself
+    to the agreements row by row (see the module's docstring)."""
     _check_purpose(purpose, f"product {key.to_user_string()}")
     _FACTORY_PRODUCTS.add(key)
-    return {PURPOSE_TAG: purpose}
+    return {PURPOSE_TAG: purpose, **({AGREEMENTS_TAG: PER_FEED} if per_feed else {})}
 
 
 def _check_purpose(purpose: str, where: str) -> None:
@@ -108,6 +117,11 @@ def validated_agreements() -> tuple[dict, ...]:
         unknown = sorted(set(agreement["parties"]) - set(partners()))
         if unknown:
             raise AgreementError(f"{where}: parties: not in partners.yaml: {', '.join(unknown)}")
+        for purpose, recipients in agreement["recipients"].items():
+            if purpose not in agreement["purposes"]:
+                raise AgreementError(f"{where}: recipients: {purpose} is not one of its purposes")
+            if unknown := sorted(set(recipients) - set(partners())):
+                raise AgreementError(f"{where}: recipients: {purpose}: not in partners.yaml: {', '.join(unknown)}")
         checked.append(agreement)
     for contract in feed_contracts():
         covering = [a for a in checked if _covers(a, contract.feed_id)]
@@ -137,6 +151,12 @@ def live_agreement_for(feed_id: str, purpose: str, today: date | None = None) ->
     _check_purpose(purpose, "live_agreement_for()")
     on = today or current_date()
     return next((a for a in agreements_covering(feed_id) if _is_live(a, on) and purpose in a["purposes"]), None)
+
+
+def live_feeds(feed_ids: Iterable[str], purpose: str, today: date | None = None) -> dict[str, dict]:
+    """Of ``feed_ids``, those that may be used for ``purpose`` on ``today``, each with its agreement."""
+    on = today or current_date()
+    return {f: a for f in feed_ids if (a := live_agreement_for(f, purpose, on))}
 
 
 def feed_is_live(feed_id: str, today: date | None = None) -> bool:
@@ -183,6 +203,8 @@ def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date) -> list
             problems.append(f"asset {asset} is a product not made by the product factory (table_asset, from a spec "
                             "with a purpose), so it would run without the agreement check")
             continue
+        if graph.get(key).tags.get(AGREEMENTS_TAG) == PER_FEED:
+            continue  # it keeps only rows of feeds with a live agreement, and its suite's blocking check proves it
         for upstream in sorted(graph.get_ancestor_asset_keys(key), key=lambda k: k.path):
             if upstream.path[0] != "raw":
                 continue

@@ -49,12 +49,20 @@ def print_summary(url: str, tallies: list) -> None:
         ).fetchall()
         print("Drops: " + (", ".join(f"{n} {status} ({rows:,} rows)" for status, n, rows in ledger) or "none yet"))
         held = conn.execute("SELECT drop_id, value, previous_value FROM ops.drops_held_back ORDER BY checked_at").fetchall()
+        families = conn.execute("SELECT agency, count(*) FROM signposting.family_involvement GROUP BY agency "
+                                "ORDER BY agency").fetchall()
+        raised = conn.execute("SELECT lead_agency, alert, count(*) FROM signposting.alerts GROUP BY 1, 2 "
+                              "ORDER BY 1, 2").fetchall()
         quarantined = conn.execute(
             "SELECT partner, file_name, reason->>'message' FROM ops.drops WHERE status = 'quarantined' ORDER BY processed_at"
         ).fetchall()
     print(f"Drops held back from staging (shrank past the volume guard; `gmoda drops accept` to let through): {len(held)}")
     for drop_id, value, previous in held:
         print(f"  {drop_id}: {value:g} against {previous:g}")
+    print("Signposting, households with children known to each agency: "
+          + (", ".join(f"{agency} {n:,}" for agency, n in families) or "none yet"))
+    print("Signposting alerts raised: " + (", ".join(f"{n:,} {alert} for {lead}" for lead, alert, n in raised)
+                                           or "none"))
     print(f"Files quarantined: {len(quarantined)} (in {settings.quarantine_dir()}, each beside <file>.reason.json)")
     for partner, file_name, message in quarantined:
         print(f"  {partner}/{file_name}: {message}")

@@ -32,7 +32,7 @@ def table_asset(spec: TableSpec, checks: list[CheckDef] | None = None) -> Assets
     if (spec.schema in PRODUCT_SCHEMAS) != (spec.purpose is not None):
         raise ValueError(f"{spec.qualified_name}: a table in {', '.join(PRODUCT_SCHEMAS)} is a product and names its "
                          "purpose; a table elsewhere names none")
-    tags = product_tags(asset_key, spec.purpose) if spec.purpose else {}
+    tags = product_tags(asset_key, spec.purpose, spec.per_feed) if spec.purpose else {}
 
     @multi_asset(
         name="__".join(spec.asset_key),

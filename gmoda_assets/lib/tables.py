@@ -220,6 +220,7 @@ class TableSpec:
     keys: StableKeys | None = None  # None: rebuilt whole at each build
     metrics: Mapping[str, str] = field(default_factory=dict)  # extra materialisation metadata: SQL aggregates
     purpose: str | None = None  # a product's purpose (gmoda_assets.lib.governance.PURPOSES)
+    per_feed: bool = False  # a product held to the agreements row by row (gmoda_assets.lib.governance)
     asset_path: tuple[str, ...] = ()  # the asset's key, when it is not [schema, name] (staging: schema, partner, feed)
     primary_key: tuple[str, ...] = ()  # set: the CREATE TABLE is the spec's, not in sql/
     companions: tuple[TableSpec, ...] = ()  # tables the same build writes, published with this one
