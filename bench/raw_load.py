@@ -12,6 +12,7 @@ pandas ``read_csv`` + ``DataFrame.to_sql`` on the same files.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import sys
@@ -26,14 +27,14 @@ def bare_copy(conn, contract, path: Path) -> int:
     else (no hash, no header check, no lineage, no index, no ledger), in a transaction of its own."""
     from psycopg import sql
 
-    from gmoda_assets.ingest.loader import SNIFF_BYTES, check_header
-
     table = sql.Identifier("bench", contract.raw_table)
     columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, columns))
-        with path.open("rb") as stream:
-            file_columns = check_header(contract, "bench", path.name, stream.read(SNIFF_BYTES))
+        with path.open(encoding=contract.encoding, newline="") as text:
+            header = next(csv.reader(text, delimiter=contract.delimiter, quotechar=contract.quote))
+        by_name = {c.name: c.db_name for c in contract.columns}
+        file_columns = [by_name[name.strip().removeprefix("\ufeff")] for name in header]
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})").format(
             table, sql.SQL(", ").join(map(sql.Identifier, file_columns)), sql.Literal(contract.delimiter),
             sql.Literal(contract.quote), sql.Literal(contract.pg_encoding))
