@@ -28,7 +28,7 @@ test: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/gmoda ui
 
-## make bench: at Greater Manchester scale, drops into raw (the loader against DataFrame.to_sql), then raw -> conformed,
+## make bench: at Greater Manchester scale, drops into raw (the loader against a bare COPY), then raw -> conformed,
 ## then the record linkage against the simulated truth
 bench: $(STAMP)
 	$(BIN)/python bench/raw_load.py

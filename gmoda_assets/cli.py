@@ -23,6 +23,8 @@ from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
 from gmoda_assets.signposting import commands as signpost_commands
 
+from gmoda_assets.lib.progress import progress
+
 
 def _setup_warehouse() -> str:
     """Schemas, roles, functions and tables (sql/), every feed's raw table and the comments of the tables past
@@ -84,8 +86,9 @@ def cmd_db(args) -> int:
 def cmd_simulate(args) -> int:
     from gmoda_assets.simulate import simulate
 
-    summary = simulate(Path(args.out), scale=args.scale, seed=args.seed, months=args.months,
-                       truth_dir=Path(args.truth) if args.truth else None)
+    with progress("simulate", "stages") as shown:
+        summary = simulate(Path(args.out), scale=args.scale, seed=args.seed, months=args.months,
+                           truth_dir=Path(args.truth) if args.truth else None, progress=shown)
     print(summary)
     return 0
 
@@ -102,7 +105,9 @@ def cmd_ingest(args) -> int:
     from gmoda_assets.resources import LocalLandingZone
 
     _setup_warehouse()
-    report = ingest_landing_zone(get_instance(), _definitions(), LocalLandingZone.from_settings(), args.partner)
+    with progress("ingest", "drops") as shown:
+        report = ingest_landing_zone(get_instance(), _definitions(), LocalLandingZone.from_settings(), args.partner,
+                                     progress=shown)
     _print_ingest(report)
     return 0 if not report.tally.failures or args.allow_quarantine else 1
 
@@ -130,7 +135,8 @@ def cmd_refresh(args) -> int:
     from gmoda_assets.ingest.runner import refresh
     from gmoda_assets.lib.instance import get_instance
 
-    tally = refresh(get_instance(), _definitions(), in_process=args.in_process)
+    with progress("refresh", "steps") as shown:
+        tally = refresh(get_instance(), _definitions(), in_process=args.in_process, progress=shown)
     print(f"nightly_refresh: {'succeeded' if not tally.runs_failed else 'FAILED'}; {tally.materialisations} assets materialised")
     for message in tally.failures:
         print(f"  FAILED: {message}")
@@ -147,14 +153,18 @@ def cmd_run(args) -> int:
 
     _setup_warehouse()
     print(f"Warehouse: {database.server_status()}")
-    sim = simulate(settings.landing_dir(), scale=args.scale, seed=args.seed, months=args.months)
+    with progress("simulate", "stages") as shown:
+        sim = simulate(settings.landing_dir(), scale=args.scale, seed=args.seed, months=args.months, progress=shown)
     print(sim)
     instance = get_instance()
     defs = _definitions()
     # The simulator has written and closed every file it made: they have settled, so no need to wait.
-    report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
+    with progress("ingest", "drops") as shown:
+        report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0,
+                                     progress=shown)
     _print_ingest(report)
-    tally = refresh(instance, defs, in_process=args.in_process)
+    with progress("refresh", "steps") as shown:
+        tally = refresh(instance, defs, in_process=args.in_process, progress=shown)
     print_summary(database.warehouse_url(), [report.tally, tally])
     return 1 if tally.runs_failed else 0
 

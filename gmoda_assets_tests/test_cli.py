@@ -1,5 +1,7 @@
 """The main job end to end, as `make run` runs it: simulate, ingest, refresh, summarise; and again."""
 
+import re
+
 import psycopg
 import pytest
 
@@ -19,6 +21,11 @@ def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
     assert dict(first)["conformed.fact_births"] > 100
     for line in ("Assets materialised:", "Checks:", "Rows per table:", "Files quarantined:"):
         assert line in first_out
+    # Not on a terminal, each stage, drop and step done is a line, counting up to its total.
+    for title, unit, total in (("simulate", "stages", 36), ("ingest", "drops", None), ("refresh", "steps", None)):
+        counts = [(int(k), int(n)) for k, n in re.findall(rf"^{title}: (\d+)/(\d+) {unit},", first_out, re.M)]
+        assert [k for k, _ in counts] == list(range(1, len(counts) + 1)), first_out
+        assert {n for _, n in counts} == {len(counts)} and len(counts) == (total or len(counts)) > 10, first_out
     # Only raw checks fail, on the bad rows the simulator puts in; staging and conformed pass on its data.
     failing_layers = {line.split(" x ")[1].split()[0] for line in first_out.splitlines() if " x " in line}
     assert failing_layers == {"raw"}, first_out

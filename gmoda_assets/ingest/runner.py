@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from gmoda_assets.ingest.drops import held_content, scan_partner
-from gmoda_assets.ingest.jobs import hold_back_unagreed, plan_runs
+from gmoda_assets.ingest.jobs import hold_back_unagreed, ingest_jobs, plan_runs
 from gmoda_assets.ingest.recovery import fail_dead_runs, process_tags
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
+from gmoda_assets.lib.progress import Progress
 from gmoda_assets.resources.landing_zone import check_partner
 
 
@@ -83,16 +87,19 @@ def _scan_twice(defs, landing_zone, partner_ids: list[str], settle_seconds: floa
 
 
 def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] | None = None,
-                        log_level: str = "CRITICAL", settle_seconds: float | None = None) -> IngestReport:
+                        log_level: str = "CRITICAL", settle_seconds: float | None = None,
+                        progress: Progress | None = None) -> IngestReport:
     """Register every new, settled file in the landing zone as a drop and run its load (or quarantine) in
     process, recorded in ``instance`` like a sensor-launched run. Files are scanned twice, ``settle_seconds``
     apart (default: ``GMODA_SETTLE_SECONDS``); one still changing is left for the next ingest. Runs of an
     earlier ingest whose process died are marked failed, and drops they left unrecorded are loaded. Console
     logging is quiet by default: the report carries each failure's message, and the full event log is in the
-    instance."""
+    instance. ``progress`` is told the drops to run, then each one run (named by its partner and feed)."""
     partner_ids = [check_partner(p) for p in only_partners or list(partners())]
     settle = settings.settle_seconds() if settle_seconds is None else settle_seconds
+    progress = progress or Progress("ingest", "drops")
     report = IngestReport(dead_runs=fail_dead_runs(instance))
+    plans = []
     for partner, scan in _scan_twice(defs, landing_zone, partner_ids, settle).items():
         report.files_seen += len(scan.seen)
         report.refused += [str(r) for r in scan.refused]
@@ -104,28 +111,48 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
         report.in_flight += [f"{d.drop_id} (run {run_id})" for d, run_id in plan.in_flight]
         for partitions_name, keys in plan.partition_keys.items():
             instance.add_dynamic_partitions(partitions_name, keys)
-        for request in plan.requests:
-            job = defs.resolve_job_def(request.job_name)
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-                run_config=_quiet(request.run_config, log_level),
-                tags={**request.tags, **process_tags()},
-                raise_on_error=False,
-            )
-            report.tally.add(result)
+        plans.append(plan)
+    progress.start(sum(len(plan.requests) for plan in plans))
+    for request in (request for plan in plans for request in plan.requests):
+        job = defs.resolve_job_def(request.job_name)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            asset_selection=request.asset_selection,
+            run_config=_quiet(request.run_config, log_level),
+            tags={**request.tags, **process_tags()},
+            raise_on_error=False,
+        )
+        report.tally.add(result)
+        progress.step(_drop_step(request, result.success))
     return report
 
 
-def refresh(instance, defs, log_level: str = "CRITICAL", in_process: bool = False) -> RunTally:
+def _drop_step(request, success: bool) -> str:
+    """A drop's run for a progress line, by partner and feed: a partner's file name is theirs to choose, and
+    may say more than it should."""
+    partner = request.tags["gmoda/partner"]
+    if request.partition_key is None:
+        return f"{partner}: an unrecognised file {'quarantined' if success else 'FAILED to quarantine'}"
+    feed = next(feed_id for feed_id, job in ingest_jobs.items() if job.name == request.job_name)
+    return f"{feed} {'loaded' if success else 'FAILED'}"
+
+
+def refresh(instance, defs, log_level: str = "CRITICAL", in_process: bool = False,
+            progress: Progress | None = None) -> RunTally:
     """Run the nightly_refresh job now, as the schedule runs it (each step in its own process, warehouse builds
-    limited by their pool), or ``in_process``: its steps in turn in this process (for tests of what the steps do)."""
+    limited by their pool), or ``in_process``: its steps in turn in this process (for tests of what the steps do).
+    ``progress`` is told the job's steps, then each one that ends."""
+    from dagster._core.execution.api import create_execution_plan
+
     tally = RunTally()
+    job_def = defs.resolve_job_def("nightly_refresh")
+    progress = progress or Progress("refresh", "steps")
+    progress.start(len(create_execution_plan(job_def).step_keys_to_execute))
     if in_process:
-        job = defs.resolve_job_def("nightly_refresh")
-        tally.add(job.execute_in_process(instance=instance, run_config=_quiet(None, log_level), tags=process_tags(),
-                                         raise_on_error=False))
+        with _following_steps(instance, progress):
+            tally.add(job_def.execute_in_process(instance=instance, run_config=_quiet(None, log_level),
+                                                 tags=process_tags(), raise_on_error=False))
         return tally
     from dagster import execute_job
     from dagster._core.definitions.reconstruct import ReconstructableRepository
@@ -134,7 +161,47 @@ def refresh(instance, defs, log_level: str = "CRITICAL", in_process: bool = Fals
 
     # Step processes load the job again from the code location's module: nothing passes to them but the run.
     job = ReconstructableRepository.for_module("gmoda_assets.definitions", "defs").get_reconstructable_job("nightly_refresh")
-    with execute_job(job, instance, run_config={**_quiet(None, log_level), "execution": REFRESH_EXECUTION},
-                     tags=process_tags(), raise_on_error=False) as result:
+    with _following_steps(instance, progress), \
+            execute_job(job, instance, run_config={**_quiet(None, log_level), "execution": REFRESH_EXECUTION},
+                        tags=process_tags(), raise_on_error=False) as result:
         tally.add(result)
     return tally
+
+
+@contextmanager
+def _following_steps(instance, progress: Progress, every: float = 0.5):
+    """Tell ``progress`` of each step of the refresh this process starts as the step ends, read from the run's
+    event log by a thread: a step run in a process of its own writes its events there, not to this process."""
+    from dagster import DagsterEventType, RunsFilter
+
+    ends = {DagsterEventType.STEP_SUCCESS: "done", DagsterEventType.STEP_FAILURE: "FAILED",
+            DagsterEventType.STEP_SKIPPED: "skipped"}
+    since = datetime.now(timezone.utc)
+    runs = RunsFilter(job_name="nightly_refresh", tags=process_tags(), created_after=since - timedelta(seconds=1))
+    stop = threading.Event()
+
+    def follow() -> None:
+        run_id, cursor = None, None
+        while True:
+            finishing = stop.is_set()  # read before the last look, so that no event written before it is missed
+            if run_id is None and (found := instance.get_run_ids(filters=runs, limit=1)):
+                run_id = found[0]
+            while run_id is not None:
+                page = instance.get_records_for_run(run_id, cursor=cursor, of_type=set(ends), limit=100)
+                cursor = page.cursor
+                for record in page.records:
+                    event = record.event_log_entry
+                    progress.step(f"{event.step_key.replace('__', '.')} {ends[event.dagster_event_type]}")
+                if not page.has_more:
+                    break
+            if finishing:
+                return
+            stop.wait(every)
+
+    thread = threading.Thread(target=follow, name="refresh-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from gmoda_assets.lib.contracts import feed_contracts, kinds
+from gmoda_assets.lib.progress import Progress
 from gmoda_assets.simulate.records import BOOKKEEPING, empty_like
 from gmoda_assets.simulate.render import DeliveredFile, delivery_faults, render_feed, rounds, select, write_file
 from gmoda_assets.simulate.truth import write_truth
@@ -58,18 +59,22 @@ class SimulationSummary:
 
 
 def simulate(out_dir: Path, *, scale: str = "small", seed: int = 42, months: int = 3, truth_dir: Path | None = None,
-             as_of: date = date(2025, 11, 1)) -> SimulationSummary:
+             as_of: date = date(2025, 11, 1), progress: Progress | None = None) -> SimulationSummary:
     """Write ``months`` monthly rounds of partner drops (ending with the month before ``as_of``) into
     ``out_dir/<partner>/`` and the ground truth into ``truth_dir`` (default ``<out_dir>_truth`` beside it).
 
     ``scale`` is ``small`` (about 1,500 children, a few seconds) or ``gm`` (Greater Manchester, about 200,000
-    children). Files of the same name already in ``out_dir`` are replaced; others are left alone."""
+    children). Files of the same name already in ``out_dir`` are replaced; others are left alone. ``progress`` is
+    told each stage done: the population, each feed's files, the ground truth."""
     out_dir = Path(out_dir).resolve()
     truth_dir = Path(truth_dir).resolve() if truth_dir else out_dir.parent / f"{out_dir.name}_truth"
     if truth_dir == out_dir or out_dir in truth_dir.parents:
         raise ValueError(f"the ground truth ({truth_dir}) must not be inside the landing zone ({out_dir})")
     schedule = rounds(as_of, months)
+    progress = progress or Progress("simulate", "stages")
+    progress.start(len(feed_contracts()) + 2)
     world = build_world(scale, seed, as_of)
+    progress.step(f"population of {len(world.population.children):,} children")
     files: list[DeliveredFile] = []
     written = 0
     for contract in feed_contracts():
@@ -93,12 +98,14 @@ def simulate(out_dir: Path, *, scale: str = "small", seed: int = 42, months: int
             written += len(drop.content)
             drop.content = None
             files.append(drop)
+        progress.step(f"{contract.feed_id} written")
     copies = delivery_faults(np.random.default_rng([seed, 0]), files, schedule, as_of)
     for copy in copies:
         shutil.copyfile(out_dir / copy.partner / copy.duplicate_of, out_dir / copy.partner / copy.file_name)
         written += (out_dir / copy.partner / copy.file_name).stat().st_size
     delivered = sorted(files + copies, key=lambda f: (f.partner, f.feed_id, f.delivered, f.file_name))
     write_truth(truth_dir, world, delivered, seed=seed, scale=scale, months=months, as_of=as_of)
+    progress.step("ground truth written")
     rows = Counter()
     for f in delivered:
         rows[f.feed_id] += f.rows

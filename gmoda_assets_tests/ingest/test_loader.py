@@ -1,4 +1,5 @@
-"""The loader's reading of a file: blank lines cost nothing, and what is hashed is what is copied."""
+"""The loader's reading of a file: blank lines cost nothing, and what is hashed is what is copied; row numbers
+count from one in every drop, and set-up gives raw tables what keeps the COPY quick."""
 
 import hashlib
 
@@ -7,9 +8,10 @@ import pytest
 from dagster import AssetKey
 
 from gmoda_assets.ingest.drops import Drop
-from gmoda_assets.ingest.loader import FileChanged, load_drop
+from gmoda_assets.ingest.loader import ROW_NUMBER_CACHE, FileChanged, ensure_raw_table, load_drop
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
+from gmoda_assets.lib.contracts import match_file
 from gmoda_assets.resources import LocalLandingZone
 from gmoda_assets_tests.helpers import contract_of, copy_drops
 
@@ -119,3 +121,46 @@ def test_what_is_copied_is_what_the_drop_id_names(grow, platform, warehouse_url,
         recorded = conn.execute("SELECT count(*) FROM ops.drops").fetchone()[0]
     assert (loaded, recorded) == ((len(lines) - 1, 1) if grow == "at_end" else (0, 0))
     assert path.read_bytes().endswith(b"Late,Row,2020-01-01,1,3000,40,A,5623873782,30,M1 1AA,P86017\n")
+
+
+def test_row_numbers_count_from_one_whatever_another_session_drew(platform, warehouse_url, simulated_month):
+    # Row numbers come from the feed's sequence in blocks that a session caches. A load longer than what is left of
+    # its session's block, after another session drew the next block, must still number its rows 1, 2, 3, ...
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+    header, rows = lines[0], lines[1:]
+    longer_than_a_block = [rows[i % len(rows)] for i in range(ROW_NUMBER_CACHE + 500)]
+
+    def deliver(day: int, body: list[bytes]) -> str:
+        delivered = path.parent / f"GM_CHIS_Births_202510{day}.csv"
+        delivered.write_bytes(b"".join([header, *body]))
+        return Drop("nhs", delivered.name, contract.feed_id, hashlib.sha256(delivered.read_bytes()).hexdigest()).drop_id
+
+    with psycopg.connect(warehouse_url, autocommit=True) as one, psycopg.connect(warehouse_url, autocommit=True) as two:
+        load_drop(one, platform, contract, deliver(20, rows[:10]))  # one caches a block and uses a few of it
+        load_drop(two, platform, contract, deliver(21, rows[10:20]))  # two draws the next block
+        long = load_drop(one, platform, contract, deliver(22, longer_than_a_block))
+        numbers = {drop: numbers for drop, numbers in one.execute(
+            "SELECT _drop_id, array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births GROUP BY 1")}
+    assert sorted(len(n) for n in numbers.values()) == [10, 10, len(longer_than_a_block)]
+    assert all(n == list(range(1, len(n) + 1)) for n in numbers.values())
+    assert numbers[long.drop_id] == list(range(1, len(longer_than_a_block) + 1))
+
+
+def test_set_up_gives_an_older_raw_table_its_block_range_index(warehouse_url):
+    # An install from before: a B-tree entry per row on _drop_id, and a sequence drawn on one value at a time.
+    contract = match_file("nhs", "GM_CHIS_Births_20251001.csv")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX raw.nhs__births__drop_range")
+        conn.execute("CREATE INDEX nhs__births__drop ON raw.nhs__births (_drop_id)")
+        conn.execute("ALTER SEQUENCE raw.nhs__births__row_seq CACHE 1")
+        ensure_raw_table(conn, contract)
+        indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'raw' "
+                               "AND tablename = 'nhs__births'").fetchall()
+        cache = conn.execute("SELECT cache_size FROM pg_sequences WHERE sequencename = 'nhs__births__row_seq'").fetchone()
+        with conn.transaction():
+            conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT * FROM raw.nhs__births WHERE _drop_id = 'x'"))
+    assert [(name, "USING brin" in definition) for name, definition in indexes] == [("nhs__births__drop_range", True)]
+    assert cache == (ROW_NUMBER_CACHE,)
+    assert "Bitmap Index Scan on nhs__births__drop_range" in plan, plan
