@@ -21,9 +21,10 @@ from pathlib import Path
 from gmoda_assets.ingest import drop_review
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
+from gmoda_assets.lib.progress import progress
 from gmoda_assets.signposting import commands as signpost_commands
 
-from gmoda_assets.lib.progress import progress
+TRUTH_DIR = "GMODA_TRUTH_DIR"  # read by gmoda_assets.lib.settings.truth_dir
 
 
 def _setup_warehouse() -> str:
@@ -147,7 +148,10 @@ def cmd_run(args) -> int:
     """The main job: simulate partner drops, ingest them, refresh everything downstream, and summarise."""
     from gmoda_assets.ingest.runner import ingest_landing_zone, refresh
     from gmoda_assets.lib.instance import get_instance
+    import psycopg
+
     from gmoda_assets.lib.summary import print_summary
+    from gmoda_assets.linkage.quality import print_quality
     from gmoda_assets.resources import LocalLandingZone
     from gmoda_assets.simulate import simulate
 
@@ -163,9 +167,20 @@ def cmd_run(args) -> int:
         report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0,
                                      progress=shown)
     _print_ingest(report)
-    with progress("refresh", "steps") as shown:
-        tally = refresh(instance, defs, in_process=args.in_process, progress=shown)
+    # A simulation has a truth: the linkage quality asset measures the linkage against it, in this run.
+    before = os.environ.get(TRUTH_DIR)
+    os.environ[TRUTH_DIR] = str(sim.truth_dir)
+    try:
+        with progress("refresh", "steps") as shown:
+            tally = refresh(instance, defs, in_process=args.in_process, progress=shown)
+    finally:
+        if before is None:
+            del os.environ[TRUTH_DIR]
+        else:
+            os.environ[TRUTH_DIR] = before
     print_summary(database.warehouse_url(), [report.tally, tally])
+    with psycopg.connect(database.warehouse_url()) as conn:
+        print_quality(conn)
     return 1 if tally.runs_failed else 0
 
 

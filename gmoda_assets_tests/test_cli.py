@@ -19,13 +19,17 @@ def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
     assert sum(n for t, n in first if t.startswith("raw.")) > 1000
     assert dict(first)["ops.feed_deliveries"] == 34
     assert dict(first)["conformed.fact_births"] > 100
-    for line in ("Assets materialised:", "Checks:", "Rows per table:", "Files quarantined:"):
+    for line in ("Assets materialised:", "Checks:", "Rows per table:", "Files quarantined:",
+                 "Linkage against the simulation's truth"):
         assert line in first_out
     # Not on a terminal, each stage, drop and step done is a line, counting up to its total.
     for title, unit, total in (("simulate", "stages", 36), ("ingest", "drops", None), ("refresh", "steps", None)):
         counts = [(int(k), int(n)) for k, n in re.findall(rf"^{title}: (\d+)/(\d+) {unit},", first_out, re.M)]
         assert [k for k, _ in counts] == list(range(1, len(counts) + 1)), first_out
         assert {n for _, n in counts} == {len(counts)} and len(counts) == (total or len(counts)) > 10, first_out
+    # The linkage measured against the simulation's truth, NHS-council pairs beside their targets.
+    assert re.search(r"council-nhs +precision [01]\.\d{3} \(target >= 0\.99\) +recall [01]\.\d{3} \(target >= 0\.97\)",
+                     first_out), first_out
     # Only raw checks fail, on the bad rows the simulator puts in; staging and conformed pass on its data.
     failing_layers = {line.split(" x ")[1].split()[0] for line in first_out.splitlines() if " x " in line}
     assert failing_layers == {"raw"}, first_out
