@@ -28,11 +28,11 @@ test: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/gmoda ui
 
-## make bench: at Greater Manchester scale, drops into raw (the loader against a bare COPY), then raw -> conformed,
-## then the record linkage against the simulated truth
+## make bench: at Greater Manchester scale, drops into raw (the loader against a bare COPY, then through Dagster runs),
+## the nightly refresh in process and as the daemon runs it, then the record linkage against the simulated truth
 bench: $(STAMP)
-	$(BIN)/python bench/raw_load.py
-	$(BIN)/python bench/conform.py
+	$(BIN)/python bench/raw_load.py --dagster
+	$(BIN)/python bench/refresh.py
 	$(BIN)/python bench/linkage.py
 
 db-stop: $(STAMP)

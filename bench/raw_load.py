@@ -2,7 +2,7 @@
 (hash, header check, streamed COPY, lineage columns, all-or-nothing, ledger) with a bare ``COPY`` of the same
 files into tables of text columns, file by file in the same run, against the same embedded PostgreSQL.
 
-    .venv/bin/python bench/raw_load.py [--months 3] [--seed 42] [--dagster] [--to-sql]
+    .venv/bin/python bench/raw_load.py [--scale gm] [--months 3] [--seed 42] [--dagster] [--to-sql]
 
 Prints rows per second for each, and the ratio. ``--dagster`` also times ingesting the drops through Dagster
 runs with their Great Expectations checks (the way sensors and ``gmoda ingest`` do it); ``--to-sql`` times
@@ -46,6 +46,7 @@ def bare_copy(conn, contract, path: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=["small", "gm"], default="gm", help="small: to try the benchmarks out")
     parser.add_argument("--months", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dagster", action="store_true", help="also ingest through Dagster runs with checks")
@@ -62,10 +63,10 @@ def main() -> int:
     from gmoda_assets.resources import LocalLandingZone
     from gmoda_assets.simulate import simulate
 
-    drops = OUT / f"gm-seed{args.seed}-months{args.months}"
+    drops = OUT / f"{args.scale}-seed{args.seed}-months{args.months}"
     if not drops.exists():
         started = time.perf_counter()
-        print(simulate(drops / "landing", scale="gm", seed=args.seed, months=args.months))
+        print(simulate(drops / "landing", scale=args.scale, seed=args.seed, months=args.months))
         print(f"simulated in {time.perf_counter() - started:.1f} s")
     files = sorted((drops / "landing").glob("*/*"))
     size = sum(f.stat().st_size for f in files)
