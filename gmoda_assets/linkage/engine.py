@@ -97,21 +97,47 @@ def floored(model: dict, floor: float) -> dict:
     return model
 
 
-def people(duck, db_api, threshold: float, vetoes: tuple[str, ...] = (), predictions: str = "predictions") -> None:
-    """``RESULT``: each record's person (cluster), method and match probability, people being the connected
-    groups of exact links and scored pairs at or above ``threshold`` that meet none of ``vetoes`` (SQL over
-    the pair's profiles ``l`` and ``r``)."""
-    vetoed = " ".join(f"AND NOT coalesce({veto}, false)" for veto in vetoes)
-    duck.execute(f"""CREATE OR REPLACE TABLE links AS
-        SELECT p.unique_id_l, p.unique_id_r, l.exact_group AS group_l, r.exact_group AS group_r, p.match_probability
-        FROM {predictions} p JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
-        WHERE p.match_probability >= {threshold} {vetoed}""")
+def _decided(duck, decisions: str) -> None:
+    """``decided``: the reviewers' decisions (``decisions``: record_key_l, record_key_r, decision accept or
+    reject) on records of this run, by their profiles and exact groups."""
+    duck.execute(f"""CREATE OR REPLACE TABLE decided AS
+        SELECT l.profile_id AS unique_id_l, r.profile_id AS unique_id_r, l.exact_group AS group_l,
+               r.exact_group AS group_r, d.decision = 'accept' AS accepted
+        FROM {decisions} d JOIN {RECORDS} l ON l.record_key = d.record_key_l
+        JOIN {RECORDS} r ON r.record_key = d.record_key_r""")
+
+
+def _cluster(duck, db_api) -> None:
+    """``profile_clusters``: connected groups of profiles under ``links`` and the exact groups."""
     duck.execute("""CREATE OR REPLACE TABLE profile_edges AS
         SELECT unique_id_l, unique_id_r FROM links
         UNION ALL
         SELECT * FROM (SELECT unique_id, min(unique_id) OVER (PARTITION BY exact_group) AS first FROM profiles)
         WHERE unique_id <> first""")
     components(duck, db_api, "profiles", "unique_id", "profile_edges", "profile_clusters")
+
+
+def people(duck, db_api, threshold: float, vetoes: tuple[str, ...] = (), predictions: str = "predictions",
+           decisions: str | None = None) -> dict:
+    """``RESULT``: each record's person (cluster), method and match probability, people being the connected
+    groups of exact links and scored pairs at or above ``threshold`` that meet none of ``vetoes`` (SQL over
+    the pair's profiles ``l`` and ``r``).
+
+    Reviewers' ``decisions`` (a table of record_key_l, record_key_r, decision) overrule the model: an accepted
+    pair is linked whatever its score; a rejected pair's exact groups lose every model link between them, and
+    should other links still join them, the smaller group loses all its model links (it stands alone rather
+    than with someone a reviewer said it is not). Only an identifier both records share (one exact group)
+    overrules a rejection. Returns the decisions' figures."""
+    vetoed = " ".join(f"AND NOT coalesce({veto}, false)" for veto in vetoes)
+    duck.execute(f"""CREATE OR REPLACE TABLE links AS
+        SELECT p.unique_id_l, p.unique_id_r, l.exact_group AS group_l, r.exact_group AS group_r, p.match_probability
+        FROM {predictions} p JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
+        WHERE p.match_probability >= {threshold} {vetoed}""")
+    if decisions is None:
+        _cluster(duck, db_api)
+        figures = {}
+    else:
+        figures = _reviewed(duck, db_api, decisions)
     # The strongest model link from each exact group to another group of the same person.
     duck.execute("""CREATE OR REPLACE TABLE group_links AS
         SELECT g, max(match_probability) AS match_probability FROM (
@@ -130,6 +156,36 @@ def people(duck, db_api, threshold: float, vetoes: tuple[str, ...] = (), predict
                CASE WHEN person_records = 1 THEN 'singleton' WHEN group_records = person_records THEN 'exact'
                     ELSE 'probabilistic' END AS match_method
         FROM placed LEFT JOIN group_links l ON l.g = placed.exact_group""")
+    return figures
+
+
+def _reviewed(duck, db_api, decisions: str) -> dict:
+    """``profile_clusters`` under ``links`` with the reviewers' decisions applied (see ``people``)."""
+    _decided(duck, decisions)
+    duck.execute("""DELETE FROM links k USING decided d WHERE NOT d.accepted
+        AND ((k.group_l = d.group_l AND k.group_r = d.group_r) OR (k.group_l = d.group_r AND k.group_r = d.group_l))""")
+    duck.execute("""INSERT INTO links SELECT unique_id_l, unique_id_r, group_l, group_r, 1.0 FROM decided
+                    WHERE accepted AND group_l <> group_r""")
+    _cluster(duck, db_api)
+    # Rejected pairs other links still join: the side with fewer records stands alone.
+    duck.execute(f"""CREATE OR REPLACE TABLE isolated AS
+        WITH sizes AS (SELECT exact_group, count(*) AS n FROM {RECORDS} GROUP BY ALL)
+        SELECT DISTINCT CASE WHEN sl.n < sr.n OR (sl.n = sr.n AND d.group_l < d.group_r) THEN d.group_l
+                             ELSE d.group_r END AS exact_group
+        FROM decided d JOIN profile_clusters cl ON cl.unique_id = d.unique_id_l
+        JOIN profile_clusters cr ON cr.unique_id = d.unique_id_r
+        JOIN sizes sl ON sl.exact_group = d.group_l JOIN sizes sr ON sr.exact_group = d.group_r
+        WHERE NOT d.accepted AND d.group_l <> d.group_r AND cl.cluster_id = cr.cluster_id""")
+    isolated = duck.execute("SELECT count(*) FROM isolated").fetchone()[0]
+    if isolated:
+        duck.execute("DELETE FROM links WHERE group_l IN (SELECT exact_group FROM isolated) "
+                     "OR group_r IN (SELECT exact_group FROM isolated)")
+        _cluster(duck, db_api)
+    accepted, rejected, overruled = duck.execute("""SELECT count(*) FILTER (WHERE accepted),
+        count(*) FILTER (WHERE NOT accepted), count(*) FILTER (WHERE NOT accepted AND group_l = group_r)
+        FROM decided""").fetchone()
+    return {"decisions_accepted": accepted, "decisions_rejected": rejected, "rejections_isolating": isolated,
+            "rejections_overruled_by_an_identifier": overruled}
 
 
 def _figures(duck, config: LinkageConfig, predictions: str) -> dict:
@@ -155,8 +211,9 @@ def _figures(duck, config: LinkageConfig, predictions: str) -> dict:
     }
 
 
-def link(duck, config: LinkageConfig) -> Linkage:
-    """Link the records of the DuckDB table ``RECORDS`` into people (table ``RESULT``)."""
+def link(duck, config: LinkageConfig, decisions: str | None = None) -> Linkage:
+    """Link the records of the DuckDB table ``RECORDS`` into people (table ``RESULT``), with the reviewers'
+    ``decisions`` (a DuckDB table; see ``people``)."""
     from splink import DuckDBAPI, Linker
 
     logging.getLogger("splink").setLevel(logging.WARNING)
@@ -174,5 +231,5 @@ def link(duck, config: LinkageConfig) -> Linkage:
     duck.execute(f"CREATE OR REPLACE TABLE predictions AS SELECT unique_id_l, unique_id_r, match_weight, "
                  f"match_probability FROM {scored.physical_name}")
     scored.drop_table_from_database_and_remove_from_cache()
-    people(duck, db_api, config.match_probability, config.vetoes)
-    return Linkage(model=model, figures=_figures(duck, config, "predictions"))
+    reviewed = people(duck, db_api, config.match_probability, config.vetoes, decisions=decisions)
+    return Linkage(model=model, figures={**_figures(duck, config, "predictions"), **reviewed})
