@@ -45,7 +45,7 @@ def test_schema_setup_is_idempotent(warehouse_url):
     schemas = {name for kind, name, _ in before if kind == "schema"}
     assert {"raw", "staging", "conformed", "linked", "synthetic", "model", "signposting", "mart", "ops"} <= schemas
     roles = {name for kind, name, _ in before if kind == "role"}
-    assert roles == {"gmoda_loader", "gmoda_transformer", "gmoda_analyst"}
+    assert roles == {"gmoda_loader", "gmoda_transformer", "gmoda_analyst", "gmoda_linkage_reviewer"}
 
 
 def test_check_functions_in_sql(warehouse_url):
