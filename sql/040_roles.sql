@@ -3,6 +3,8 @@
 --   gmoda_transformer  reads raw (and the ledger), builds and owns staging and every later layer
 --   gmoda_analyst      reads only what is safe to share: synthetic and mart; never raw, staging or ops
 --                      (so never staging.linkage_features, which only the linkage step reads)
+--   gmoda_linkage_reviewer  granted to an analyst's login: reads the linkage's review queue and records
+--                      decisions on it, nothing else of linked (sql/310_linked_review.sql)
 -- The platform's own steps act as these groups (SET ROLE at connection start): ingest as the loader, staging
 -- onward as the transformer. Only set-up, whoever runs these files (the administrator: postgres on the
 -- embedded server, the account in GMODA_DATABASE_URL otherwise), acts as itself; it owns raw.
@@ -12,6 +14,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gmoda_loader') THEN CREATE ROLE gmoda_loader NOLOGIN; END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gmoda_transformer') THEN CREATE ROLE gmoda_transformer NOLOGIN; END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gmoda_analyst') THEN CREATE ROLE gmoda_analyst NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gmoda_linkage_reviewer') THEN
+        CREATE ROLE gmoda_linkage_reviewer NOLOGIN;
+    END IF;
 END
 $$;
 

@@ -71,6 +71,15 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class Review:
+    """Scored pairs with a match probability in [lowest, highest) go to the review queue, at most ``most`` of
+    them, the closest to the threshold first."""
+    lowest: float
+    highest: float
+    most: int
+
+
+@dataclass(frozen=True)
 class LinkageConfig:
     exact: dict[str, tuple[str, ...] | None]  # identifier -> kinds of feed whose staging holds it; None: features
     comparisons: tuple[Comparison, ...]
@@ -86,6 +95,7 @@ class LinkageConfig:
     vetoes: tuple[str, ...]
     households: tuple[Together, ...]
     quality: Bounds
+    review: Review
 
     @property
     def identifiers(self) -> list[str]:
@@ -222,6 +232,17 @@ def _quality(raw) -> Bounds:
                   _bounds("quality.ceilings", raw.get("ceilings", {}), MODEL_MEASURES))
 
 
+def _review(raw, threshold: float) -> Review:
+    if not isinstance(raw, dict):
+        _fail("review", "expected lowest, highest and most")
+    lowest, highest = _probability("review.lowest", raw.get("lowest")), _probability("review.highest", raw.get("highest"))
+    if not lowest < threshold <= highest:
+        _fail("review", f"the band [lowest {lowest}, highest {highest}) must hold the threshold ({threshold})")
+    if not isinstance(raw.get("most"), int) or raw["most"] < 1:
+        _fail("review.most", "expected a whole number of pairs, at least 1")
+    return Review(lowest, highest, raw["most"])
+
+
 def _probability(where: str, value) -> float:
     if not isinstance(value, (int, float)) or not 0 < value < 1 and not (where.endswith("recall") and value == 1):
         _fail(where, f"expected a probability between 0 and 1, found {value!r}")
@@ -262,10 +283,11 @@ def parse(raw) -> LinkageConfig:
         m_from_exact_links=training.get("m_from_exact_links") is True,
         em_blocking=rules("training.em_blocking", training.get("em_blocking"), empty=True),
         m_floor=_probability("training.m_floor", training.get("m_floor")),
-        match_probability=_probability("match_probability", raw.get("match_probability")),
+        match_probability=(threshold := _probability("match_probability", raw.get("match_probability"))),
         vetoes=_vetoes(raw.get("vetoes", []), known),
         households=_households(raw.get("households"), set(FEATURES)),
         quality=_quality(raw.get("quality")),
+        review=_review(raw.get("review"), threshold),
     )
 
 

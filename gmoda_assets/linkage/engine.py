@@ -97,21 +97,75 @@ def floored(model: dict, floor: float) -> dict:
     return model
 
 
-def people(duck, db_api, threshold: float, vetoes: tuple[str, ...] = (), predictions: str = "predictions") -> None:
-    """``RESULT``: each record's person (cluster), method and match probability, people being the connected
-    groups of exact links and scored pairs at or above ``threshold`` that meet none of ``vetoes`` (SQL over
-    the pair's profiles ``l`` and ``r``)."""
+def _decided(duck, decisions: str) -> None:
+    """``decided``: the reviewers' decisions (``decisions``: record_key_l, record_key_r, decision accept or
+    reject) on records of this run, by their profiles and exact groups."""
+    duck.execute(f"""CREATE OR REPLACE TABLE decided AS
+        SELECT l.profile_id AS unique_id_l, r.profile_id AS unique_id_r, l.exact_group AS group_l,
+               r.exact_group AS group_r, d.decision = 'accept' AS accepted
+        FROM {decisions} d JOIN {RECORDS} l ON l.record_key = d.record_key_l
+        JOIN {RECORDS} r ON r.record_key = d.record_key_r""")
+
+
+def _cluster(duck) -> int:
+    """``profile_clusters``: people as exact groups joined by ``links``, strongest first, refusing a join that
+    would give a person two NHS numbers (one child's records without a number, linked to two children of one
+    name and date of birth, would otherwise make them one). Returns the joins refused."""
+    import pyarrow as pa
+
+    numbers = {g: set(n) for g, n in duck.execute("""
+        SELECT exact_group, list(DISTINCT nhs_number_pseudonym) FROM profiles
+        WHERE nhs_number_pseudonym IS NOT NULL
+          AND exact_group IN (SELECT group_l FROM links UNION SELECT group_r FROM links) GROUP BY 1""").fetchall()}
+    parent: dict = {}
+
+    def root(g):
+        while parent.get(g, g) != g:
+            parent[g] = parent.get(parent[g], parent[g])  # path halving
+            g = parent[g]
+        return g
+
+    refused = 0
+    for left, right in duck.execute("SELECT group_l, group_r FROM links WHERE group_l <> group_r "
+                                    "ORDER BY match_probability DESC, group_l, group_r").fetchall():
+        a, b = root(left), root(right)
+        if a == b:
+            continue
+        na, nb = numbers.get(a, set()), numbers.get(b, set())
+        if na and nb and not (na <= nb or nb <= na):
+            refused += 1
+            continue
+        parent[b] = a
+        if nb - na:
+            numbers[a] = na | nb
+    joined = pa.table({"exact_group": list(parent), "cluster_id": [root(g) for g in parent]})
+    duck.execute("CREATE OR REPLACE TABLE group_clusters AS SELECT * FROM joined")
+    duck.execute("""CREATE OR REPLACE TABLE profile_clusters AS
+        SELECT p.unique_id, coalesce(g.cluster_id, p.exact_group) AS cluster_id
+        FROM profiles p LEFT JOIN group_clusters g USING (exact_group)""")
+    return refused
+
+
+def people(duck, threshold: float, vetoes: tuple[str, ...] = (), predictions: str = "predictions",
+           decisions: str | None = None) -> dict:
+    """``RESULT``: each record's person (cluster), method and match probability, people being exact groups
+    joined by the scored pairs at or above ``threshold`` that meet none of ``vetoes`` (SQL over the pair's
+    profiles ``l`` and ``r``), strongest first, never two NHS numbers in one person (``_cluster``).
+
+    Reviewers' ``decisions`` (a table of record_key_l, record_key_r, decision) overrule the model: an accepted
+    pair is linked whatever its score; a rejected pair's exact groups lose every model link between them, and
+    should other links still join them, the smaller group loses all its model links (it stands alone rather
+    than with someone a reviewer said it is not). Only an identifier both records share (one exact group)
+    overrules a rejection. Returns the joins refused and the decisions' figures."""
     vetoed = " ".join(f"AND NOT coalesce({veto}, false)" for veto in vetoes)
     duck.execute(f"""CREATE OR REPLACE TABLE links AS
         SELECT p.unique_id_l, p.unique_id_r, l.exact_group AS group_l, r.exact_group AS group_r, p.match_probability
         FROM {predictions} p JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
         WHERE p.match_probability >= {threshold} {vetoed}""")
-    duck.execute("""CREATE OR REPLACE TABLE profile_edges AS
-        SELECT unique_id_l, unique_id_r FROM links
-        UNION ALL
-        SELECT * FROM (SELECT unique_id, min(unique_id) OVER (PARTITION BY exact_group) AS first FROM profiles)
-        WHERE unique_id <> first""")
-    components(duck, db_api, "profiles", "unique_id", "profile_edges", "profile_clusters")
+    if decisions is None:
+        figures = {"links_refused_two_nhs_numbers": _cluster(duck)}
+    else:
+        figures = _reviewed(duck, decisions)
     # The strongest model link from each exact group to another group of the same person.
     duck.execute("""CREATE OR REPLACE TABLE group_links AS
         SELECT g, max(match_probability) AS match_probability FROM (
@@ -130,6 +184,36 @@ def people(duck, db_api, threshold: float, vetoes: tuple[str, ...] = (), predict
                CASE WHEN person_records = 1 THEN 'singleton' WHEN group_records = person_records THEN 'exact'
                     ELSE 'probabilistic' END AS match_method
         FROM placed LEFT JOIN group_links l ON l.g = placed.exact_group""")
+    return figures
+
+
+def _reviewed(duck, decisions: str) -> dict:
+    """``profile_clusters`` under ``links`` with the reviewers' decisions applied (see ``people``)."""
+    _decided(duck, decisions)
+    duck.execute("""DELETE FROM links k USING decided d WHERE NOT d.accepted
+        AND ((k.group_l = d.group_l AND k.group_r = d.group_r) OR (k.group_l = d.group_r AND k.group_r = d.group_l))""")
+    duck.execute("""INSERT INTO links SELECT unique_id_l, unique_id_r, group_l, group_r, 1.0 FROM decided
+                    WHERE accepted AND group_l <> group_r""")
+    refused = _cluster(duck)
+    # Rejected pairs other links still join: the side with fewer records stands alone.
+    duck.execute(f"""CREATE OR REPLACE TABLE isolated AS
+        WITH sizes AS (SELECT exact_group, count(*) AS n FROM {RECORDS} GROUP BY ALL)
+        SELECT DISTINCT CASE WHEN sl.n < sr.n OR (sl.n = sr.n AND d.group_l < d.group_r) THEN d.group_l
+                             ELSE d.group_r END AS exact_group
+        FROM decided d JOIN profile_clusters cl ON cl.unique_id = d.unique_id_l
+        JOIN profile_clusters cr ON cr.unique_id = d.unique_id_r
+        JOIN sizes sl ON sl.exact_group = d.group_l JOIN sizes sr ON sr.exact_group = d.group_r
+        WHERE NOT d.accepted AND d.group_l <> d.group_r AND cl.cluster_id = cr.cluster_id""")
+    isolated = duck.execute("SELECT count(*) FROM isolated").fetchone()[0]
+    if isolated:
+        duck.execute("DELETE FROM links WHERE group_l IN (SELECT exact_group FROM isolated) "
+                     "OR group_r IN (SELECT exact_group FROM isolated)")
+        refused = _cluster(duck)
+    accepted, rejected, overruled = duck.execute("""SELECT count(*) FILTER (WHERE accepted),
+        count(*) FILTER (WHERE NOT accepted), count(*) FILTER (WHERE NOT accepted AND group_l = group_r)
+        FROM decided""").fetchone()
+    return {"links_refused_two_nhs_numbers": refused, "decisions_accepted": accepted, "decisions_rejected": rejected, "rejections_isolating": isolated,
+            "rejections_overruled_by_an_identifier": overruled}
 
 
 def _figures(duck, config: LinkageConfig, predictions: str) -> dict:
@@ -155,8 +239,9 @@ def _figures(duck, config: LinkageConfig, predictions: str) -> dict:
     }
 
 
-def link(duck, config: LinkageConfig) -> Linkage:
-    """Link the records of the DuckDB table ``RECORDS`` into people (table ``RESULT``)."""
+def link(duck, config: LinkageConfig, decisions: str | None = None) -> Linkage:
+    """Link the records of the DuckDB table ``RECORDS`` into people (table ``RESULT``), with the reviewers'
+    ``decisions`` (a DuckDB table; see ``people``)."""
     from splink import DuckDBAPI, Linker
 
     logging.getLogger("splink").setLevel(logging.WARNING)
@@ -174,5 +259,5 @@ def link(duck, config: LinkageConfig) -> Linkage:
     duck.execute(f"CREATE OR REPLACE TABLE predictions AS SELECT unique_id_l, unique_id_r, match_weight, "
                  f"match_probability FROM {scored.physical_name}")
     scored.drop_table_from_database_and_remove_from_cache()
-    people(duck, db_api, config.match_probability, config.vetoes)
-    return Linkage(model=model, figures=_figures(duck, config, "predictions"))
+    reviewed = people(duck, config.match_probability, config.vetoes, decisions=decisions)
+    return Linkage(model=model, figures={**_figures(duck, config, "predictions"), **reviewed})

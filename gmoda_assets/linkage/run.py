@@ -4,8 +4,9 @@
 staging table), links them (``gmoda_assets.linkage.engine``), gives each person their stable key
 (``gmoda_assets.linkage.keys``) against the live ``linked.person_records``, and writes, in one transaction,
 the run (``linked.model_runs``: trained model and figures) and its output (``linked.linkage_output``, each
-record's person, and ``linked.household_output``, each person's household), from which the linked tables are
-built, checked and published.
+record's person, ``linked.household_output``, each person's household, and ``linked.review_output``, the pairs
+to review), from which the linked tables are built, checked and published. Reviewers' decisions
+(``linked.review_decisions``) are read first and applied (``gmoda_assets.linkage.review``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 
 from psycopg import Connection, sql
 
-from gmoda_assets.linkage import engine, households, keys, records
+from gmoda_assets.linkage import engine, households, keys, records, review
 from gmoda_assets.linkage.config import LinkageConfig
 
 HOUSEHOLD_COLUMNS = ["person_key", "household_key", "evidence", "run_id"]
@@ -52,10 +53,12 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
         duck.execute(f"CREATE TABLE {engine.RECORDS} AS SELECT row_number() OVER (ORDER BY feed_id, record_key) "
                      f"AS record_id, * FROM loaded")
         duck.execute("DROP TABLE loaded")
-        linkage = engine.link(duck, config)
+        records.load(conn, duck, review.LATEST_DECISIONS, review.DECISIONS, review.DECISION_COLUMNS)
+        linkage = engine.link(duck, config, review.DECISIONS)
+        queued = review.queue(duck, config, linkage.model)
         records.load(conn, duck, sql.SQL("SELECT feed_id, record_key, person_key FROM linked.person_records"),
                      keys.PREVIOUS, {"feed_id": "text", "record_key": "text", "person_key": "integer"})
-        figures = {**linkage.figures, **keys.assign(duck, conn.execute(_HIGHEST_KEY).fetchone()[0]),
+        figures = {**linkage.figures, **queued, **keys.assign(duck, conn.execute(_HIGHEST_KEY).fetchone()[0]),
                    **households.households(duck, config)}
         with conn.transaction():
             # One linkage at a time (the caller holds the lock), so the next number is free.
@@ -70,6 +73,13 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
             conn.execute("TRUNCATE linked.household_output")
             records.store(duck, f"SELECT person_key, household_key, evidence, {run_id} FROM {households.HOUSEHOLDS}",
                           conn, sql.Identifier("linked", "household_output"), HOUSEHOLD_COLUMNS)
+            conn.execute("TRUNCATE linked.review_output")
+            records.store(duck, f"""SELECT q.record_key_l, q.feed_id_l, kl.person_key, q.record_key_r, q.feed_id_r,
+                                           kr.person_key, q.match_probability, q.match_weight, q.linked, q.evidence,
+                                           {run_id}
+                                    FROM {review.REVIEW} q JOIN {keys.KEYED} kl ON kl.record_key = q.record_key_l
+                                    JOIN {keys.KEYED} kr ON kr.record_key = q.record_key_r""",
+                          conn, sql.Identifier("linked", "review_output"), review.OUTPUT_COLUMNS)
     finally:
         duck.close()
     return Run(run_id, linkage.model, figures, time.monotonic() - clock)

@@ -47,7 +47,8 @@ def test_schema_setup_is_idempotent(warehouse_url):
     roles = {name for kind, name, _ in before if kind == "role"}
     from gmoda_assets.signposting.agencies import agencies, role
 
-    assert roles == {"gmoda_loader", "gmoda_transformer", "gmoda_analyst", *map(role, agencies())}
+    assert roles == {"gmoda_loader", "gmoda_transformer", "gmoda_analyst", "gmoda_linkage_reviewer",
+                     *map(role, agencies())}
 
 
 def test_check_functions_in_sql(warehouse_url):

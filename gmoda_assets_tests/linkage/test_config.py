@@ -38,6 +38,7 @@ def test_the_package_configuration_makes_splink_settings():
      "quality.floors.nhs-council.precision: unknown measure"),
     (lambda c: c["quality"]["floors"].update({"nhs-gp": {"pairwise_recall": 0.9}}), "quality.floors.nhs-gp: expected"),
     (lambda c: c["quality"]["ceilings"]["all"].update(share_unlinked=2), "quality.ceilings.all.share_unlinked"),
+    (lambda c: c["review"].update(highest=0.7), "review: the band [lowest 0.5, highest 0.7) must hold the threshold"),
 ])
 def test_a_mistake_names_the_file_and_the_entry(mistake, named):
     raw = copy.deepcopy(_raw())

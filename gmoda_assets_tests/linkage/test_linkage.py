@@ -320,3 +320,46 @@ def test_households_hold_tenancies_and_siblings_together(rounds, labelled, wareh
         JOIN person pa ON pa.person = a.person JOIN person pb ON pb.person = b.person""").fetchone()
     assert pairs > 100 and together >= HOUSEHOLD_PRECISION * pairs, (together, pairs)
 
+
+def test_review_decisions_take_effect_on_the_next_run(rounds, warehouse_url):
+    """Pairs scored near the threshold wait in linked.review_pairs with their evidence (per comparison a level and
+    a weight, no value). A reviewer (an analyst's login with gmoda_linkage_reviewer) reads them and records
+    decisions, and reads nothing else of linked; the next run joins the accepted pair the model left apart and
+    keeps apart the rejected pair it had joined."""
+    from gmoda_assets.linkage.config import linkage_config
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        pairs = conn.execute("SELECT record_key_l, record_key_r, linked, evidence FROM linked.review_pairs "
+                             "ORDER BY match_probability").fetchall()
+        conn.execute("DROP ROLE IF EXISTS test_linkage_reviewer")
+        conn.execute("CREATE ROLE test_linkage_reviewer LOGIN IN ROLE gmoda_analyst, gmoda_linkage_reviewer")
+    comparisons = {c.name for c in linkage_config().comparisons}
+    assert all(set(evidence) == comparisons and all(set(e) == {"level", "match_weight"} for e in evidence.values())
+               for _, _, _, evidence in pairs)
+    accept = next((l, r) for l, r, linked, _ in reversed(pairs) if not linked)  # the strongest the model left apart
+    reject = next((l, r) for l, r, linked, _ in pairs if linked)  # the weakest it joined
+    try:
+        with psycopg.connect(warehouse_url, user="test_linkage_reviewer", autocommit=True) as reviewer:
+            assert reviewer.execute("SELECT count(*) FROM linked.review_pairs").fetchone()[0] == len(pairs)
+            reviewer.execute("INSERT INTO linked.review_decisions (record_key_l, record_key_r, decision) "
+                             "VALUES (%s, %s, 'accept'), (%s, %s, 'reject')", (*accept, *reversed(reject)))
+            for table in ("person_records", "model_runs"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    reviewer.execute(f"SELECT count(*) FROM linked.{table}")
+        result = materialize(linked_assets, resources={"warehouse": Warehouse()})
+        figures = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                       if e.asset_key.path == ["linked", "model_runs"])
+        assert figures["decisions_accepted"].value == figures["decisions_rejected"].value == 1
+        keys = _person_records(warehouse_url)
+        assert keys[accept[0]][0] == keys[accept[1]][0]
+        assert keys[reject[0]][0] != keys[reject[1]][0]
+        with psycopg.connect(warehouse_url) as conn:
+            shown = dict(conn.execute("SELECT record_key_l || record_key_r, decision FROM linked.review_pairs "
+                                      "WHERE decision IS NOT NULL").fetchall())
+            by = conn.execute("SELECT DISTINCT decided_by FROM linked.review_decisions").fetchall()
+        assert shown.get("".join(accept), "accept") == "accept" and shown.get("".join(reject), "reject") == "reject"
+        assert by == [("test_linkage_reviewer",)]
+    finally:
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM linked.review_decisions")
+            conn.execute("DROP ROLE test_linkage_reviewer")
