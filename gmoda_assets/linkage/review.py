@@ -64,8 +64,9 @@ def _evidence(config: LinkageConfig, model: dict) -> tuple[str, str]:
         column = f"level_{comparison.name}"
         levels.append("CASE " + " ".join(f"WHEN {when} THEN '{label}'" for when, label in cases)
                       + f" ELSE 'different' END AS {column}")
-        weight = f"CASE {column} " + " ".join(
-            f"WHEN '{label}' THEN {w}" for label, w in weights[comparison.name].items() if w is not None) + " END"
+        whens = " ".join(f"WHEN '{label}' THEN {w}" for label, w in weights[comparison.name].items() if w is not None)
+        # A comparison the model could not train (too few records, as in a nearly empty warehouse) has no weight.
+        weight = f"CASE {column} {whens} END" if whens else "CAST(NULL AS DOUBLE)"
         parts.append(f"'{comparison.name}', json_object('level', {column}, 'match_weight', round({weight}, 2))")
     return ", ".join(levels), f"json_object({', '.join(parts)})"
 
