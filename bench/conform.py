@@ -10,32 +10,20 @@ the rows per second.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from bench_warehouse import open_bench_warehouse
 
 
 def main() -> int:
-    os.environ["GMODA_HOME"] = str(OUT / "home")
-    os.environ.pop("GMODA_DATABASE_URL", None)
-    import psycopg
+    if open_bench_warehouse() is None:
+        return 1
     from dagster import AssetSelection, materialize
 
-    from gmoda_assets.cli import _setup_warehouse
     from gmoda_assets.definitions import defs
     from gmoda_assets.resources import Warehouse
-
-    url = _setup_warehouse()
-    with psycopg.connect(url) as conn:
-        raw_rows = conn.execute("SELECT coalesce(sum(rows_loaded), 0) FROM ops.drops").fetchone()[0]
-    if not raw_rows:
-        print("raw is empty: run bench/raw_load.py first")
-        return 1
-    print(f"raw holds {raw_rows:,} rows")
 
     graph = defs.resolve_asset_graph()
     assets = [a for a in defs.assets if not set(a.keys) & {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}]

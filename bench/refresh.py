@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from bench_warehouse import OUT, open_bench_warehouse
 
 
 def _free_port() -> int:
@@ -96,23 +96,13 @@ def main() -> int:
     parser.add_argument("--skip-scheduled", action="store_true")
     args = parser.parse_args()
 
-    os.environ["GMODA_HOME"] = str(OUT / "home")
-    os.environ.pop("GMODA_DATABASE_URL", None)
-    import psycopg
-
-    from gmoda_assets.cli import _setup_warehouse
+    if open_bench_warehouse() is None:
+        return 1
     from gmoda_assets.definitions import defs
     from gmoda_assets.ingest.runner import refresh
     from gmoda_assets.lib.instance import get_instance
     from gmoda_assets.lib.progress import progress
 
-    url = _setup_warehouse()
-    with psycopg.connect(url) as conn:
-        raw_rows = conn.execute("SELECT coalesce(sum(rows_loaded), 0) FROM ops.drops").fetchone()[0]
-    if not raw_rows:
-        print("raw is empty: run bench/raw_load.py first")
-        return 1
-    print(f"raw holds {raw_rows:,} rows")
     instance = get_instance()
     in_process = scheduled = None
     if not args.skip_in_process:
