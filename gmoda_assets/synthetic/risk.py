@@ -1,0 +1,121 @@
+"""How much synthetic rows could disclose about real children: pure functions of data frames, each returning
+figures that the release's blocking checks compare with the configured limits.
+
+* ``exact_copies``: synthetic rows equal to a real row in every column (the release removes them and holds 0).
+* ``distance_to_closest_record``: is a synthetic row closer to the rows it was made from (training) than a real
+  row the synthesiser never saw (holdout) is? For each synthetic row, whether its nearest training row is
+  nearer than its nearest holdout row; the same share for each holdout row (against the training rows and the
+  other holdout rows) is what an unseen real row gives, and copies of training rows give 1. The figure is how
+  far the synthetic rows go from the first towards the second: 0 when they are no nearer the training rows
+  than unseen real rows are, 1 when they are as near as copies. Distances are Gower's
+  (a category differing counts 1, a number its difference over the real range), on a sample.
+* ``replicated_uniques``: synthetic rows unique in the synthetic set on the quasi-identifiers (what a person
+  could know of a child: council, ward, month of birth, sex) whose combination is also unique among the real
+  rows, as a share of the synthetic rows: each looks like one identifiable real child. As synthpop's ``sdc``
+  does, the release removes them (``replicated_unique_rows``) and measures again.
+* ``attribute_disclosure``: TCAP (targeted correct attribution probability; Taub, Elliot and Sakshaug 2018).
+  An intruder who knows a real child's quasi-identifiers finds the synthetic rows with the same ones; where
+  they all agree on a sensitive value (special educational needs, free-school-meal eligibility, ethnicity),
+  the intruder takes it as the child's. TCAP is the share of such guesses that are right; the baseline is the
+  chance of guessing right from the real distribution of the child's council area (the sum of squared shares;
+  council rates are published, and keeping them is the synthesis's purpose). TCAP rests on the
+  children matched, often few, so the figure judged is the real children attributed correctly beyond what
+  guessing would get right for the same children, as a share of all real children (as synthpop's DiSCO counts
+  disclosures among all records): a copy of the real rows scores about 1 minus the baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from gmoda_assets.synthetic.synthesiser import Variable, row_keys
+from gmoda_assets.synthetic.utility import design_matrix
+
+
+def exact_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> int:
+    """Synthetic rows equal to some real row in every one of ``columns``."""
+    return int(row_keys(synthetic, columns).isin(set(row_keys(real, columns))).sum())
+
+
+def _nearest(points: np.ndarray, queries: np.ndarray, skip_self: bool = False) -> np.ndarray:
+    """Distance from each query to its nearest point (the next nearest when the queries are the points)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(points) <= int(skip_self):
+        return np.full(len(queries), np.inf)
+    found = NearestNeighbors(n_neighbors=1 + int(skip_self), algorithm="brute", metric="manhattan").fit(points).kneighbors(queries)[0]
+    return found[:, -1]
+
+
+def _closer_share(to_training: np.ndarray, to_holdout: np.ndarray) -> float:
+    """Share of rows nearer the training rows than the holdout rows, ties counting half."""
+    return float(np.mean(to_training < to_holdout) + 0.5 * np.mean(to_training == to_holdout)) if len(to_training) else 0.0
+
+
+def distance_to_closest_record(synthetic: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
+                               variables: Sequence[Variable], sample: int, seed: int = 0) -> dict:
+    """Shares of synthetic and of holdout rows nearer the training rows than the holdout rows, their excess,
+    and the median distances to the nearest training row."""
+    rng = np.random.default_rng(seed)
+
+    def sampled(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.iloc[rng.permutation(len(frame))[:sample]]
+
+    synthetic, holdout = sampled(synthetic), sampled(holdout)
+    train_x = design_matrix(training, variables, training)
+    hold_x = design_matrix(holdout, variables, training)
+    made_x = design_matrix(synthetic, variables, training)
+    made_train, made_hold = _nearest(train_x, made_x), _nearest(hold_x, made_x)
+    hold_train, hold_hold = _nearest(train_x, hold_x), _nearest(hold_x, hold_x, skip_self=True)
+    synthetic_share, holdout_share = _closer_share(made_train, made_hold), _closer_share(hold_train, hold_hold)
+    room = 1 - holdout_share  # how much nearer copies of the training rows would be
+    return {"dcr_synthetic_closer_share": synthetic_share, "dcr_holdout_closer_share": holdout_share,
+            "dcr_excess": max(0.0, synthetic_share - holdout_share) / room if room > 0 else 0.0,
+            "dcr_median_synthetic": float(np.median(made_train)) if len(made_train) else 0.0,
+            "dcr_median_holdout": float(np.median(hold_train)) if len(hold_train) else 0.0,
+            "dcr_rows_compared": len(synthetic)}
+
+
+def replicated_unique_rows(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """Whether each synthetic row is unique on ``keys`` among the synthetic rows, and its keys unique among the
+    real rows too."""
+    made, held = row_keys(synthetic, keys), row_keys(real, keys)
+    made_counts, held_counts = made.value_counts(), held.value_counts()
+    return ((made.map(made_counts) == 1) & made.map(held_counts).eq(1)).to_numpy()
+
+
+def replicated_uniques(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequence[str]) -> dict:
+    """Synthetic rows unique on ``keys`` in the synthetic rows whose keys are unique among the real rows too."""
+    held = row_keys(real, keys)
+    replicated = int(replicated_unique_rows(synthetic, real, keys).sum())
+    return {"replicated_uniques": replicated,
+            "replicated_unique_share": replicated / len(synthetic) if len(synthetic) else 0.0,
+            "real_unique_share": float((held.map(held.value_counts()) == 1).mean()) if len(real) else 0.0}
+
+
+def attribute_disclosure(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequence[str], target: str,
+                         by: str | None = None) -> dict:
+    """TCAP of ``target`` given ``keys``, and the baseline of guessing from the real distribution (within each
+    group ``by``, whose rates are public); the real rows matched, and the real children attributed correctly
+    beyond what guessing would get right for them, as a share of all (``excess``). Rows with the target missing
+    are left out on both sides."""
+    made = synthetic[synthetic[target].notna()]
+    held = real[real[target].notna()].reset_index(drop=True)
+    truth = held[target].astype(str)
+    groups = held[by] if by else pd.Series(0, index=held.index)
+    shares = truth.groupby(groups.to_numpy()).value_counts(normalize=True)
+    chance = (shares ** 2).groupby(level=0).sum()  # of guessing right within each group
+    guessing = groups.map(chance).to_numpy(dtype=float) if len(held) else np.zeros(0)
+    values = pd.DataFrame({"key": row_keys(made, keys).to_numpy(), "value": made[target].astype(str).to_numpy()})
+    agreed = values.groupby("key")["value"].agg(lambda v: v.iloc[0] if v.nunique() == 1 else None).dropna()
+    guesses = row_keys(held, keys).map(agreed)
+    matched = guesses.notna().to_numpy()
+    correct = int((guesses[matched] == truth[matched]).sum())
+    count = int(matched.sum())
+    return {"tcap": correct / count if count else 0.0,
+            "baseline": float(guessing[matched].mean()) if count else float(guessing.mean()) if len(held) else 0.0,
+            "real_rows_matched": count,
+            "excess": max(0.0, correct - float(guessing[matched].sum())) / len(held) if len(held) else 0.0}

@@ -1,0 +1,160 @@
+"""Sequential CART synthesis (the method of R's synthpop), written with scikit-learn decision trees.
+
+Each group of rows (a council area) gets a model of its own, so that every area keeps its own rates and the
+relationships between its variables. Within a group, variables are synthesised one after another in the
+configured order (the visit sequence): the first is drawn from the group's real values, and each later one by
+a decision tree fitted on the real rows, predicting it from the variables before it. A synthetic row falls in
+one leaf of that tree (by its synthetic values so far) and takes the value of a real row drawn at random from
+the same leaf, as synthpop's ``cart`` method does. So a category is always one of the real categories (and a
+missing value stays possible where real ones are missing), and a number is a real value, optionally smoothed
+(a normal draw with the leaf's kernel bandwidth) and then rounded to the source precision and kept within the
+real range. A given seed gives the same rows; each group's stream of random numbers comes from the seed and the
+group's name, so one area's rows do not change when another's do.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A column to synthesise: a ``category`` (any values, compared as they are) or a ``number`` rounded to a
+    multiple of ``precision``; ``smooth`` adds kernel noise to a number before it is rounded."""
+
+    name: str
+    kind: Literal["category", "number"]
+    precision: float | None = None
+    smooth: bool = False
+
+
+def synthesise(real: pd.DataFrame, by: str, variables: Sequence[Variable], seed: int, min_leaf: int = 5,
+               sizes: dict | None = None) -> pd.DataFrame:
+    """Synthetic rows for each group of ``real`` (the value of column ``by``), as many as the group has (or
+    ``sizes[group]``), with the columns ``by`` and ``variables`` in the order given."""
+    parts = []
+    for group, rows in real.groupby(by, sort=True, dropna=False):
+        rng = np.random.default_rng([seed, zlib.crc32(str(group).encode())])
+        size = len(rows) if sizes is None else sizes.get(group, 0)
+        part = _synthesise_group(rows.reset_index(drop=True), variables, rng, min_leaf, size)
+        part.insert(0, by, group)
+        parts.append(part)
+    columns = [by, *(v.name for v in variables)]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def _synthesise_group(real: pd.DataFrame, variables: Sequence[Variable], rng: np.random.Generator, min_leaf: int,
+                      size: int) -> pd.DataFrame:
+    synthetic = pd.DataFrame(index=range(size))
+    for position, variable in enumerate(variables):
+        values = real[variable.name].to_numpy(dtype=object)
+        if position == 0 or len(real) < 2 * min_leaf:
+            donors = rng.integers(0, len(real), size) if len(real) else np.zeros(0, dtype=int)
+            leaves_real = np.zeros(len(real), dtype=int)
+            leaves_synthetic = np.zeros(size, dtype=int)
+        else:
+            before = variables[:position]
+            leaves_real, leaves_synthetic = _leaves(real, synthetic, before, variable, rng, min_leaf)
+            donors = _donors(leaves_real, leaves_synthetic, rng)
+        drawn = values[donors] if size else values[:0]
+        if variable.kind == "number":
+            drawn = _numbers(drawn, values, variable, leaves_real, leaves_synthetic, rng)
+        synthetic[variable.name] = drawn
+    return synthetic
+
+
+def _leaves(real: pd.DataFrame, synthetic: pd.DataFrame, before: Sequence[Variable], target: Variable,
+            rng: np.random.Generator, min_leaf: int) -> tuple[np.ndarray, np.ndarray]:
+    """The leaf of a tree fitted on the real rows (predicting ``target`` from ``before``) that each real and each
+    synthetic row falls in."""
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    x_real, x_synthetic = encode_pair(real, synthetic, before)
+    if target.kind == "number":
+        y = pd.to_numeric(real[target.name], errors="coerce").to_numpy(dtype=float)
+        observed = y[~np.isnan(y)]
+        # Missing values sit below every real one, so the tree can set them apart; donors keep them missing.
+        floor = (observed.min() - (np.ptp(observed) or 1.0)) if len(observed) else 0.0
+        y = np.where(np.isnan(y), floor, y)
+        tree = DecisionTreeRegressor(min_samples_leaf=min_leaf, random_state=int(rng.integers(2**31)))
+    else:
+        y = category_codes(real[target.name], real[target.name])
+        tree = DecisionTreeClassifier(min_samples_leaf=min_leaf, random_state=int(rng.integers(2**31)))
+    if len(np.unique(y)) < 2:
+        return np.zeros(len(real), dtype=int), np.zeros(len(synthetic), dtype=int)
+    tree.fit(x_real, y)
+    return tree.apply(x_real), tree.apply(x_synthetic)
+
+
+def _donors(leaves_real: np.ndarray, leaves_synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each synthetic row, a real row drawn at random from its leaf."""
+    order = np.argsort(leaves_real, kind="stable")
+    leaves, starts, counts = np.unique(leaves_real[order], return_index=True, return_counts=True)
+    where = np.searchsorted(leaves, leaves_synthetic)
+    return order[starts[where] + (rng.random(len(leaves_synthetic)) * counts[where]).astype(int)]
+
+
+def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_real: np.ndarray,
+             leaves_synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Drawn numbers, smoothed if asked (Silverman's bandwidth among the leaf's real values), rounded to the
+    source precision and kept within the real range; missing ones stay missing."""
+    numbers = pd.to_numeric(pd.Series(drawn), errors="coerce").to_numpy(dtype=float)
+    real = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(real).any():
+        return drawn
+    if variable.smooth:
+        bandwidth = np.zeros(len(numbers))
+        for leaf in np.unique(leaves_synthetic):
+            held = real[(leaves_real == leaf) & ~np.isnan(real)]
+            if len(held) > 1:
+                spread = min(held.std(ddof=1), np.subtract(*np.percentile(held, [75, 25])) / 1.34) or held.std(ddof=1)
+                bandwidth[leaves_synthetic == leaf] = 0.9 * spread * len(held) ** -0.2
+        numbers = numbers + rng.normal(0.0, 1.0, len(numbers)) * bandwidth
+    if variable.precision:
+        numbers = np.round(numbers / variable.precision) * variable.precision
+    numbers = np.clip(numbers, np.nanmin(real), np.nanmax(real))
+    whole = variable.precision is not None and float(variable.precision).is_integer()
+    return np.array([None if np.isnan(n) else (int(n) if whole else float(n)) for n in numbers], dtype=object)
+
+
+def category_codes(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """Integer codes of ``values`` among the categories of ``reference`` (sorted as text; missing is -1, and a
+    value ``reference`` lacks is -2)."""
+    categories = sorted({str(v) for v in reference if not _missing(v)})
+    index = {c: i for i, c in enumerate(categories)}
+    return np.array([-1 if _missing(v) else index.get(str(v), -2) for v in values], dtype=float)
+
+
+def encode_pair(real: pd.DataFrame, other: pd.DataFrame, variables: Sequence[Variable]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``variables`` of two frames as tree inputs: categories as codes of the real categories, numbers as
+    they are (missing left missing, which scikit-learn's trees handle)."""
+    def encode(frame: pd.DataFrame) -> np.ndarray:
+        columns = [category_codes(frame[v.name], real[v.name]) if v.kind == "category"
+                   else pd.to_numeric(frame[v.name], errors="coerce").to_numpy(dtype=float) for v in variables]
+        return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+
+    return encode(real), encode(other)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
+
+
+def row_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Each row's values in ``columns`` as one hashable key, missing values all alike."""
+    cleaned = frame[list(columns)].astype(object)
+    cleaned = cleaned.where(cleaned.notna(), None)
+    return pd.Series(list(map(tuple, cleaned.to_numpy())), index=frame.index)
+
+
+def without_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """``synthetic`` without the rows that equal a real row in every one of ``columns``, and how many went."""
+    held = set(row_keys(real, columns))
+    copies = row_keys(synthetic, columns).isin(held).to_numpy()
+    return synthetic.loc[~copies].reset_index(drop=True), int(copies.sum())

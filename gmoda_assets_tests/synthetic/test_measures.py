@@ -1,0 +1,129 @@
+"""The synthesiser and the utility and risk measures, as pure functions on a small made-up population: three
+council areas with rates of their own and a sensitive attribute tied to the quasi-identifiers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gmoda_assets.synthetic import risk, utility
+from gmoda_assets.synthetic.synthesiser import Variable, synthesise, without_copies
+from gmoda_assets.synthetic.utility import Rate
+
+VARIABLES = [Variable("ward", "category"), Variable("birth_month", "number", 1), Variable("sex", "category"),
+             Variable("birth_weight", "number", 10, smooth=True), Variable("fsm", "category"),
+             Variable("gld", "category")]
+MEASURED = [Variable("council", "category"), *VARIABLES]  # the measures see the area too
+KEYS = ["council", "ward", "birth_month", "sex"]
+RATES = [Rate("gld", "gld", (True,)), Rate("low_birth_weight", "birth_weight", at_most=2499),
+         Rate("fsm", "fsm", (True,))]
+
+
+def _population(seed: int = 1, per_council: int = 600) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for council, (gld_base, fsm_rate) in {"A": (0.75, 0.10), "B": (0.60, 0.30), "C": (0.45, 0.45)}.items():
+        fsm = rng.random(per_council) < fsm_rate
+        weight = np.round(rng.normal(3300, 550, per_council) - 250 * fsm, -1)
+        gld = rng.random(per_council) < gld_base - 0.15 * fsm + 0.0001 * (weight - 3300)
+        rows.append(pd.DataFrame({
+            "council": council, "ward": [f"{council}{w}" for w in rng.integers(0, 6, per_council)],
+            "birth_month": rng.integers(1, 13, per_council), "sex": rng.choice(["female", "male"], per_council),
+            "birth_weight": np.where(rng.random(per_council) < 0.05, np.nan, weight), "fsm": fsm, "gld": gld}))
+    frame = pd.concat(rows, ignore_index=True)
+    frame["birth_weight"] = frame["birth_weight"].astype(object).where(frame["birth_weight"].notna(), None)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def real():
+    return _population()
+
+
+@pytest.fixture(scope="module")
+def split(real):
+    order = np.random.default_rng(0).permutation(len(real))
+    training, holdout = real.iloc[order[:1440]].reset_index(drop=True), real.iloc[order[1440:]].reset_index(drop=True)
+    synthetic, _ = without_copies(synthesise(training, "council", VARIABLES, seed=3), real, list(real.columns))
+    return training, holdout, synthetic
+
+
+def test_same_seed_same_rows_and_another_seed_other_rows(real):
+    first = synthesise(real, "council", VARIABLES, seed=5)
+    assert first.equals(synthesise(real, "council", VARIABLES, seed=5))
+    assert not first.equals(synthesise(real, "council", VARIABLES, seed=6))
+    # An area's rows come from the seed and the area alone: dropping another area changes none of them.
+    alone = synthesise(real[real.council == "B"], "council", VARIABLES, seed=5)
+    assert alone.equals(first[first.council == "B"].reset_index(drop=True))
+
+
+def test_values_come_from_the_real_ones_at_their_precision(real):
+    made = synthesise(real, "council", VARIABLES, seed=5)
+    assert made.council.value_counts().to_dict() == real.council.value_counts().to_dict()
+    for council, rows in made.groupby("council"):
+        assert set(rows.ward) <= set(real.ward[real.council == council])  # a council's own wards only
+    assert set(made.sex) <= set(real.sex) and set(made.gld) <= {True, False}
+    weights = made.birth_weight.dropna().astype(float)
+    assert (weights % 10 == 0).all() and weights.between(real.birth_weight.min(), real.birth_weight.max()).all()
+    assert 0.02 < made.birth_weight.isna().mean() < 0.09  # missing where the real ones are, about as often
+    assert not set(weights) <= set(real.birth_weight.dropna())  # smoothed: not only real weights
+
+
+def test_each_council_keeps_its_rates(real, split):
+    training, _, synthetic = split
+    rates = utility.key_rates(training, synthetic, "council", RATES, z=3, floor=0.02)
+    assert rates.within.all(), rates
+    gld = rates[rates.rate == "gld"].set_index("council").synthetic
+    assert gld["A"] > gld["B"] > gld["C"]  # the areas stay apart
+    # A synthesiser that ignores the areas (one model for all) loses them.
+    pooled = synthesise(training.assign(council="all"), "council", VARIABLES, seed=3).assign(council=training.council.sample(
+        frac=1, random_state=1).to_numpy())
+    assert not utility.key_rates(training, pooled, "council", RATES, z=3, floor=0.02).within.all()
+
+
+def test_exact_copies_are_removed(real):
+    doubled = pd.concat([real.head(50), synthesise(real, "council", VARIABLES, seed=5)], ignore_index=True)
+    assert risk.exact_copies(doubled, real, list(real.columns)) >= 50
+    kept, removed = without_copies(doubled, real, list(real.columns))
+    assert removed >= 50 and len(kept) == len(doubled) - removed
+    assert risk.exact_copies(kept, real, list(real.columns)) == 0
+
+
+def test_utility_measures_tell_a_good_synthesis_from_a_bad_one(split):
+    training, holdout, synthetic = split
+    shuffled = synthetic.apply(lambda c: c.sample(frac=1, random_state=2).to_numpy())  # relationships broken
+    shuffled["council"] = synthetic.council
+    good, bad = utility.pmse(training, synthetic, MEASURED), utility.pmse(training, shuffled, MEASURED)
+    assert good["pmse_ratio"] < 1.5 < bad["pmse_ratio"]
+    assert utility.discriminator_auc(training, synthetic, MEASURED) < 0.65 < utility.discriminator_auc(
+        training, shuffled, MEASURED)
+    distances = utility.marginal_distances(training, synthetic, "council", VARIABLES)
+    assert distances.tv_ratio.max() < 3
+    skewed = synthetic.assign(sex="female")
+    assert utility.marginal_distances(training, skewed, "council", VARIABLES).tv_ratio.max() > 3
+    predictors = [v for v in VARIABLES if v.name != "gld"]
+    tstr = utility.train_synthetic_test_real(training, holdout, synthetic, RATES[0], predictors)
+    assert tstr["auc_ratio"] > 0.85 and tstr["auc_real_trained"] > 0.55
+    noise = synthetic.assign(gld=np.random.default_rng(0).random(len(synthetic)) < 0.6)
+    assert utility.train_synthetic_test_real(training, holdout, noise, RATES[0], predictors)["auc_ratio"] < 0.85
+
+
+def test_every_risk_measure_fails_on_a_copy_of_the_real_rows(split):
+    training, holdout, synthetic = split
+    copy = training.copy()
+    assert risk.exact_copies(copy, training, list(training.columns)) == len(training)
+    made, copied = (risk.distance_to_closest_record(s, training, holdout, MEASURED, sample=500)
+                    for s in (synthetic, copy))
+    assert copied["dcr_excess"] > 0.9 and made["dcr_excess"] < 0.5
+    assert copied["dcr_median_synthetic"] == 0
+    uniques = risk.replicated_uniques(copy, training, KEYS)
+    assert uniques["replicated_unique_share"] == pytest.approx(uniques["real_unique_share"])
+    assert uniques["replicated_unique_share"] > 0.02
+    assert risk.replicated_uniques(synthetic, training, KEYS)["replicated_unique_share"] < 0.5 * uniques[
+        "replicated_unique_share"]
+    released = synthetic[~risk.replicated_unique_rows(synthetic, training, KEYS)]  # as the release is
+    disclosed, safe = (risk.attribute_disclosure(s, training, KEYS, "fsm", by="council") for s in (copy, released))
+    assert disclosed["tcap"] == 1 and disclosed["excess"] > 0.1
+    assert safe["excess"] < 0.05 and safe["real_rows_matched"] > 0
+    # Removing the replicated uniques leaves none.
+    kept = copy[~risk.replicated_unique_rows(copy, training, KEYS)]
+    assert len(kept) < len(copy) and risk.replicated_uniques(kept, training, KEYS)["replicated_uniques"] == 0
