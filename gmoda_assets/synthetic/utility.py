@@ -29,9 +29,9 @@ from gmoda_assets.synthetic.synthesiser import Variable, category_codes
 
 
 def design_matrix(frame: pd.DataFrame, variables: Sequence[Variable], reference: pd.DataFrame) -> np.ndarray:
-    """``frame`` as numbers: each category one-hot over ``reference``'s categories and missing, halved so that two
-    rows differing in it are 1 apart in Manhattan distance; each number scaled by ``reference``'s range, with a
-    missing flag. Manhattan distance over it is then Gower's distance times the number of variables."""
+    """``frame`` as numbers: each category one-hot over ``reference``'s categories and missing, halved (two rows
+    differing in it are 1 apart in Manhattan distance, as in Gower's); each number scaled by ``reference``'s
+    range, with a missing flag."""
     columns = []
     for v in variables:
         if v.kind == "category":
@@ -183,13 +183,17 @@ def key_rates(real: pd.DataFrame, synthetic: pd.DataFrame, by: str, rates: Seque
 
 
 def train_synthetic_test_real(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                              outcome: Rate, predictors: Sequence[Variable], seed: int = 0) -> dict:
-    """AUC on the real holdout of a gradient-boosted model of ``outcome`` trained on the synthetic rows, and of
-    the same model trained on the real training rows; their ratio."""
+                              outcome: Rate, predictors: Sequence[Variable], sample: int | None = None,
+                              seed: int = 0) -> dict:
+    """AUC on the real holdout of a gradient-boosted model of ``outcome`` trained on (``sample`` of) the synthetic
+    rows, and of the same model trained on (as many of) the real training rows; their ratio."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
+    rng = np.random.default_rng(seed)
+
     def fitted_auc(train: pd.DataFrame) -> float:
+        train = train.iloc[rng.permutation(len(train))[:sample]] if sample else train
         y_train, y_test = outcome.flags(train), outcome.flags(real_holdout)
         train, test = train[y_train.notna().to_numpy()], real_holdout[y_test.notna().to_numpy()]
         y_train, y_test = y_train.dropna().astype(int), y_test.dropna().astype(int)
