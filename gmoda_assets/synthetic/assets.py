@@ -16,7 +16,6 @@ from gmoda_assets.lib.quality import CheckDef, expectation
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.lib.tables import CHECK_FIGURES, Column, TableSpec, Written
-from gmoda_assets.synthetic.build import synthesise_children
 from gmoda_assets.synthetic.config import synthetic_config
 from gmoda_assets.synthetic.source import real_children, source_assets
 
@@ -114,6 +113,8 @@ def quality_check(name: str, blocking: bool, description: str) -> CheckDef:
 
 
 def _synthesise(context: AssetExecutionContext, conn: Connection, candidates) -> dict:
+    from gmoda_assets.synthetic.build import synthesise_children  # pandas and scikit-learn: only when it runs
+
     real = real_children(conn)
     made = synthesise_children(real, CONFIG)
     copy_rows(conn, CHILDREN, candidates["children"], made.children)

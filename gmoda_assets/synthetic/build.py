@@ -18,7 +18,8 @@ import pandas as pd
 from gmoda_assets.lib.disclosure import rules
 from gmoda_assets.synthetic import risk, utility
 from gmoda_assets.synthetic.config import SyntheticConfig
-from gmoda_assets.synthetic.synthesiser import Variable, synthesise, without_copies
+from gmoda_assets.synthetic.synthesiser import synthesise, without_copies
+from gmoda_assets.synthetic.variables import Variable
 
 ALL = "all"  # a figure for Greater Manchester as a whole
 QUALITY_COLUMNS = ["check_name", "measure", "council_code", "real", "synthetic", "value", "limit_value", "passed"]

@@ -32,8 +32,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from gmoda_assets.synthetic.synthesiser import Variable, row_keys
+from gmoda_assets.synthetic.synthesiser import row_keys
 from gmoda_assets.synthetic.utility import design_matrix
+from gmoda_assets.synthetic.variables import Variable
 
 
 def exact_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> int:

@@ -20,12 +20,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from gmoda_assets.synthetic.synthesiser import Variable, category_codes
+from gmoda_assets.synthetic.synthesiser import category_codes
+from gmoda_assets.synthetic.variables import Rate, Variable
 
 
 def design_matrix(frame: pd.DataFrame, variables: Sequence[Variable], reference: pd.DataFrame) -> np.ndarray:
@@ -142,24 +142,6 @@ def marginal_distances(real: pd.DataFrame, synthetic: pd.DataFrame, by: str,
             rows.append({by: group, "variable": v.name, "tv": distance, "tv_noise": noise,
                          "tv_ratio": distance / noise if noise else (0.0 if distance == 0 else np.inf)})
     return pd.DataFrame(rows)
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A key rate: the share of rows with ``column`` recorded whose value is one of ``equals`` (or, for a number,
-    at most ``at_most``)."""
-
-    name: str
-    column: str
-    equals: tuple = ()
-    at_most: float | None = None
-
-    def flags(self, frame: pd.DataFrame) -> pd.Series:
-        values = frame[self.column]
-        if self.at_most is not None:
-            numbers = pd.to_numeric(values, errors="coerce")
-            return (numbers <= self.at_most).where(numbers.notna())
-        return values.isin(list(self.equals)).where(values.notna())
 
 
 def key_rates(real: pd.DataFrame, synthetic: pd.DataFrame, by: str, rates: Sequence[Rate], z: float,

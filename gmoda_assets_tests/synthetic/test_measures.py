@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from gmoda_assets.synthetic import risk, utility
-from gmoda_assets.synthetic.synthesiser import Variable, synthesise, without_copies
-from gmoda_assets.synthetic.utility import Rate
+from gmoda_assets.synthetic.synthesiser import synthesise, without_copies
+from gmoda_assets.synthetic.variables import Rate, Variable
 
 VARIABLES = [Variable("ward", "category"), Variable("birth_month", "number", 1), Variable("sex", "category"),
              Variable("birth_weight", "number", 10, smooth=True), Variable("fsm", "category"),
