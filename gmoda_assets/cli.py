@@ -7,6 +7,7 @@
   gmoda run                             the whole thing on simulated data, with a summary (make run)
   gmoda summary                         rows per table, drops and quarantined files
   gmoda drops held|accept               drops the volume guard holds back from staging; accept one
+  gmoda synthetic export [--out DIR]    the synthetic children as CSV and Parquet, data dictionary and report
   gmoda ui                              code server, webserver and daemon; the UI on localhost:3000 (make ui)
 """
 
@@ -20,6 +21,9 @@ from pathlib import Path
 from gmoda_assets.ingest import drop_review
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
+from gmoda_assets.synthetic import commands as synthetic
+
+TRUTH_DIR = "GMODA_TRUTH_DIR"  # read by gmoda_assets.lib.settings.truth_dir
 
 
 def _setup_warehouse() -> str:
@@ -139,7 +143,10 @@ def cmd_run(args) -> int:
     """The main job: simulate partner drops, ingest them, refresh everything downstream, and summarise."""
     from gmoda_assets.ingest.runner import ingest_landing_zone, refresh
     from gmoda_assets.lib.instance import get_instance
+    import psycopg
+
     from gmoda_assets.lib.summary import print_summary
+    from gmoda_assets.linkage.quality import print_quality
     from gmoda_assets.resources import LocalLandingZone
     from gmoda_assets.simulate import simulate
 
@@ -152,8 +159,20 @@ def cmd_run(args) -> int:
     # The simulator has written and closed every file it made: they have settled, so no need to wait.
     report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
     _print_ingest(report)
-    tally = refresh(instance, defs, in_process=args.in_process)
+    # A simulation has a truth: the linkage quality asset measures the linkage against it, in this run.
+    before = os.environ.get(TRUTH_DIR)
+    os.environ[TRUTH_DIR] = str(sim.truth_dir)
+    try:
+        tally = refresh(instance, defs, in_process=args.in_process)
+    finally:
+        if before is None:
+            del os.environ[TRUTH_DIR]
+        else:
+            os.environ[TRUTH_DIR] = before
     print_summary(database.warehouse_url(), [report.tally, tally])
+    with psycopg.connect(database.warehouse_url()) as conn:
+        print_quality(conn)
+    synthetic.cmd_synthetic(argparse.Namespace(out=None))
     return 1 if tally.runs_failed else 0
 
 
@@ -213,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="rows per table, drops, quarantined files").set_defaults(func=cmd_summary)
 
     drop_review.add_parser(sub)
+    synthetic.add_parser(sub)
 
     ui = sub.add_parser("ui", help="Dagster code server, webserver and daemon, each its own process")
     ui.add_argument("--host", default="127.0.0.1")
