@@ -29,11 +29,13 @@ ui: $(STAMP)
 	$(BIN)/gmoda ui
 
 ## make bench: at Greater Manchester scale, drops into raw (the loader against a bare COPY, then through Dagster runs),
-## the nightly refresh in process and as the daemon runs it, then the record linkage against the simulated truth
+## the nightly refresh in process and as the daemon runs it, the record linkage against the simulated truth, then the
+## synthesis of every council's children
 bench: $(STAMP)
 	$(BIN)/python bench/raw_load.py --dagster
 	$(BIN)/python bench/refresh.py
 	$(BIN)/python bench/linkage.py
+	$(BIN)/python bench/synthetic.py
 
 db-stop: $(STAMP)
 	$(BIN)/gmoda db stop

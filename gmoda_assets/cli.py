@@ -8,6 +8,7 @@
   gmoda summary                         rows per table, drops and quarantined files
   gmoda drops held|accept               drops the volume guard holds back from staging; accept one
   gmoda signpost lookup                 find a family by identifiers your agency holds (audited)
+  gmoda synthetic export [--out DIR]    the synthetic children as CSV and Parquet, data dictionary and report
   gmoda ui                              code server, webserver and daemon; the UI on localhost:3000 (make ui)
 """
 
@@ -23,6 +24,7 @@ from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
 from gmoda_assets.lib.progress import progress
 from gmoda_assets.signposting import commands as signpost_commands
+from gmoda_assets.synthetic import commands as synthetic
 
 TRUTH_DIR = "GMODA_TRUTH_DIR"  # read by gmoda_assets.lib.settings.truth_dir
 
@@ -181,6 +183,7 @@ def cmd_run(args) -> int:
     print_summary(database.warehouse_url(), [report.tally, tally])
     with psycopg.connect(database.warehouse_url()) as conn:
         print_quality(conn)
+    synthetic.cmd_synthetic(argparse.Namespace(out=None))
     return 1 if tally.runs_failed else 0
 
 
@@ -241,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     drop_review.add_parser(sub)
     signpost_commands.add_parser(sub)
+    synthetic.add_parser(sub)
 
     ui = sub.add_parser("ui", help="Dagster code server, webserver and daemon, each its own process")
     ui.add_argument("--host", default="127.0.0.1")

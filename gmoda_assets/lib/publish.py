@@ -30,7 +30,8 @@ from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
 from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
-from gmoda_assets.lib.tables import UNKNOWN, Computed, TableSpec, Written, comment_changes, create_table, shape_changes
+from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Written, comment_changes, create_table,
+                                     shape_changes)
 from gmoda_assets.resources import Warehouse
 
 SAMPLE = 5  # failing rows named in a refusal
@@ -73,15 +74,17 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                                                                         sql.Identifier(ANALYST_ROLE)))
             if isinstance(spec.source, Computed):
                 rows, computed = spec.source.compute(context, conn)
-                _copy(conn, spec, candidate, rows)
+                copy_rows(conn, spec, candidate, rows)
             elif isinstance(spec.source, Written):
                 computed = spec.source.write(context, conn, candidates)
             else:
                 conn.execute(_fill(spec, live, candidate))
                 computed = {}
-            metadata = {**_measure(conn, spec, live, candidate), **computed}
+            figures = computed.get(CHECK_FIGURES, {})
+            metadata = {**_measure(conn, spec, live, candidate),
+                        **{k: v for k, v in computed.items() if k != CHECK_FIGURES}}
         results = validate_in_postgres(warehouse.sqlalchemy_url, _everything(candidate),
-                                       _bound(spec, checks, candidates), spec.asset_key)
+                                       _bound(spec, checks, candidates), spec.asset_key, figures=figures)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
         with conn.transaction():
@@ -134,7 +137,7 @@ def _select(spec: TableSpec, names: list[str]) -> sql.Composable:
         spec.source.relation(spec), joins)
 
 
-def _copy(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows) -> None:
+def copy_rows(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows) -> None:
     """COPY a computed table's rows into the candidate: a DataFrame's columns by name, tuples in column order."""
     names = list(spec.columns)
     if hasattr(rows, "itertuples"):  # a pandas DataFrame; missing values (NaN, NaT, None) become NULL

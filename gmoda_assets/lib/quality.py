@@ -57,16 +57,18 @@ def _outcome_metadata(result) -> dict:
 
 def validate_in_postgres(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key: list[str],
                          severity_of: dict[str, AssetCheckSeverity] | None = None,
-                         metadata: dict | None = None) -> list[AssetCheckResult]:
+                         metadata: dict | None = None, figures: dict[str, dict] | None = None) -> list[AssetCheckResult]:
     """Validate ``checks`` against the rows of ``query`` inside PostgreSQL; one result per check, carrying
-    ``metadata`` besides its own. Failing rows are shown as the checks' queries select them: a check on a
-    direct identifier selects the row number and the kind of fault, never the value."""
+    ``metadata`` and its own ``figures`` (by check name) besides its results. Failing rows are shown as the checks'
+    queries select them: a check on a direct identifier selects the row number and the kind of fault, never the
+    value."""
     with database_errors_redacted():
-        return _validate(sqlalchemy_url, query, checks, asset_key, severity_of or {}, metadata or {})
+        return _validate(sqlalchemy_url, query, checks, asset_key, severity_of or {}, metadata or {}, figures or {})
 
 
 def _validate(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key: list[str],
-              severity_of: dict[str, AssetCheckSeverity], metadata: dict) -> list[AssetCheckResult]:
+              severity_of: dict[str, AssetCheckSeverity], metadata: dict,
+              figures: dict[str, dict]) -> list[AssetCheckResult]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -110,6 +112,7 @@ def _validate(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key
                 severity=severity_of.get(check.name, AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN),
                 metadata={
                     **metadata,
+                    **figures.get(check.name, {}),
                     "expectations": len(results),
                     "expectations_failed": len(failing),
                     "failing_rows": sum(int(d.get("failing_rows") or 0) for d in failing),

@@ -27,6 +27,8 @@ def table_rows(conn) -> list[tuple[str, int]]:
 def print_summary(url: str, tallies: list) -> None:
     import psycopg
 
+    from gmoda_assets.synthetic.release import summary_lines
+
     print("\n=== GM ODA run summary ===")
     if tallies:
         runs = sum(t.runs for t in tallies)
@@ -56,6 +58,7 @@ def print_summary(url: str, tallies: list) -> None:
         quarantined = conn.execute(
             "SELECT partner, file_name, reason->>'message' FROM ops.drops WHERE status = 'quarantined' ORDER BY processed_at"
         ).fetchall()
+        synthetic = summary_lines(conn)
     print(f"Drops held back from staging (shrank past the volume guard; `gmoda drops accept` to let through): {len(held)}")
     for drop_id, value, previous in held:
         print(f"  {drop_id}: {value:g} against {previous:g}")
@@ -66,3 +69,4 @@ def print_summary(url: str, tallies: list) -> None:
     print(f"Files quarantined: {len(quarantined)} (in {settings.quarantine_dir()}, each beside <file>.reason.json)")
     for partner, file_name, message in quarantined:
         print(f"  {partner}/{file_name}: {message}")
+    print("\n".join(synthetic))

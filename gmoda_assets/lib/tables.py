@@ -43,7 +43,11 @@ Where the rows come from (``source``):
   expression, no lookup).
 * ``Written``: rows that ``write(context, conn, candidates) -> metadata`` writes by SQL into the candidates,
   for rows that must never leave PostgreSQL (staging: raw rows hold identifiers) or a build that writes more
-  than one table (staging's rejects).
+  than one table (staging's rejects; synthetic children and their quality figures, COPYed with
+  ``publish.copy_rows``).
+
+A computed or written table's metadata may hold, under ``CHECK_FIGURES``, figures for its checks by check name
+(a synthesis's utility and risk measures): each check's result shows its own, and the materialisation none.
 
 A column's expression reads only its own ``sources`` (or a source's tags, such as ``partner_id``) from ``s``;
 a column with a lookup gets its dimension's key, the dimension joined under the column's name.
@@ -69,6 +73,7 @@ from dagster import AssetExecutionContext, AssetKey, TableColumn, TableColumnDep
 from psycopg import Connection, sql
 
 UNKNOWN = -1  # every dimension's unknown member
+CHECK_FIGURES = "check_figures"  # in a build's metadata: {check name: {figure: value}}, shown on each check
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from gmoda_assets.lib.documents import Strict, read
-from gmoda_assets.synthetic.synthesiser import Variable
-from gmoda_assets.synthetic.utility import Rate
+from gmoda_assets.synthetic.variables import Rate, Variable
 
 CONFIG_FILE = Path(__file__).resolve().parent / "synthetic.yaml"
 Share = Annotated[float, Field(ge=0, le=1)]

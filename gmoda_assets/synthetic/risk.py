@@ -7,8 +7,9 @@ figures that the release's blocking checks compare with the configured limits.
   nearer than its nearest holdout row; the same share for each holdout row (against the training rows and the
   other holdout rows) is what an unseen real row gives, and copies of training rows give 1. The figure is how
   far the synthetic rows go from the first towards the second: 0 when they are no nearer the training rows
-  than unseen real rows are, 1 when they are as near as copies. Distances are Gower's
-  (a category differing counts 1, a number its difference over the real range), on a sample.
+  than unseen real rows are, 1 when they are as near as copies. Distances are Euclidean over the design matrix
+  (a category differing adds 1/2 to the squared distance, a number its squared difference over the real
+  range; matrix products make it fast enough for Greater Manchester), on a sample of rows.
 * ``replicated_uniques``: synthetic rows unique in the synthetic set on the quasi-identifiers (what a person
   could know of a child: council, ward, month of birth, sex) whose combination is also unique among the real
   rows, as a share of the synthetic rows: each looks like one identifiable real child. As synthpop's ``sdc``
@@ -31,8 +32,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from gmoda_assets.synthetic.synthesiser import Variable, row_keys
+from gmoda_assets.synthetic.synthesiser import row_keys
 from gmoda_assets.synthetic.utility import design_matrix
+from gmoda_assets.synthetic.variables import Variable
 
 
 def exact_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> int:
@@ -46,7 +48,7 @@ def _nearest(points: np.ndarray, queries: np.ndarray, skip_self: bool = False) -
 
     if len(points) <= int(skip_self):
         return np.full(len(queries), np.inf)
-    found = NearestNeighbors(n_neighbors=1 + int(skip_self), algorithm="brute", metric="manhattan").fit(points).kneighbors(queries)[0]
+    found = NearestNeighbors(n_neighbors=1 + int(skip_self), algorithm="brute").fit(points).kneighbors(queries)[0]
     return found[:, -1]
 
 
@@ -110,7 +112,8 @@ def attribute_disclosure(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequ
     chance = (shares ** 2).groupby(level=0).sum()  # of guessing right within each group
     guessing = groups.map(chance).to_numpy(dtype=float) if len(held) else np.zeros(0)
     values = pd.DataFrame({"key": row_keys(made, keys).to_numpy(), "value": made[target].astype(str).to_numpy()})
-    agreed = values.groupby("key")["value"].agg(lambda v: v.iloc[0] if v.nunique() == 1 else None).dropna()
+    grouped = values.groupby("key")["value"]
+    agreed = grouped.first()[grouped.nunique() == 1]
     guesses = row_keys(held, keys).map(agreed)
     matched = guesses.notna().to_numpy()
     correct = int((guesses[matched] == truth[matched]).sum())

@@ -16,22 +16,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class Variable:
-    """A column to synthesise: a ``category`` (any values, compared as they are) or a ``number`` rounded to a
-    multiple of ``precision``; ``smooth`` adds kernel noise to a number before it is rounded."""
-
-    name: str
-    kind: Literal["category", "number"]
-    precision: float | None = None
-    smooth: bool = False
+from gmoda_assets.synthetic.variables import Variable
 
 
 def synthesise(real: pd.DataFrame, by: str, variables: Sequence[Variable], seed: int, min_leaf: int = 5,

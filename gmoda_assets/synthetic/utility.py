@@ -20,18 +20,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from gmoda_assets.synthetic.synthesiser import Variable, category_codes
+from gmoda_assets.synthetic.synthesiser import category_codes
+from gmoda_assets.synthetic.variables import Rate, Variable
 
 
 def design_matrix(frame: pd.DataFrame, variables: Sequence[Variable], reference: pd.DataFrame) -> np.ndarray:
-    """``frame`` as numbers: each category one-hot over ``reference``'s categories and missing, halved so that two
-    rows differing in it are 1 apart in Manhattan distance; each number scaled by ``reference``'s range, with a
-    missing flag. Manhattan distance over it is then Gower's distance times the number of variables."""
+    """``frame`` as numbers: each category one-hot over ``reference``'s categories and missing, halved (two rows
+    differing in it are 1 apart in Manhattan distance, as in Gower's); each number scaled by ``reference``'s
+    range, with a missing flag."""
     columns = []
     for v in variables:
         if v.kind == "category":
@@ -144,24 +144,6 @@ def marginal_distances(real: pd.DataFrame, synthetic: pd.DataFrame, by: str,
     return pd.DataFrame(rows)
 
 
-@dataclass(frozen=True)
-class Rate:
-    """A key rate: the share of rows with ``column`` recorded whose value is one of ``equals`` (or, for a number,
-    at most ``at_most``)."""
-
-    name: str
-    column: str
-    equals: tuple = ()
-    at_most: float | None = None
-
-    def flags(self, frame: pd.DataFrame) -> pd.Series:
-        values = frame[self.column]
-        if self.at_most is not None:
-            numbers = pd.to_numeric(values, errors="coerce")
-            return (numbers <= self.at_most).where(numbers.notna())
-        return values.isin(list(self.equals)).where(values.notna())
-
-
 def key_rates(real: pd.DataFrame, synthetic: pd.DataFrame, by: str, rates: Sequence[Rate], z: float,
               floor: float) -> pd.DataFrame:
     """Per group and rate: real and synthetic rates side by side, the rows they rest on, the difference and
@@ -183,13 +165,17 @@ def key_rates(real: pd.DataFrame, synthetic: pd.DataFrame, by: str, rates: Seque
 
 
 def train_synthetic_test_real(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                              outcome: Rate, predictors: Sequence[Variable], seed: int = 0) -> dict:
-    """AUC on the real holdout of a gradient-boosted model of ``outcome`` trained on the synthetic rows, and of
-    the same model trained on the real training rows; their ratio."""
+                              outcome: Rate, predictors: Sequence[Variable], sample: int | None = None,
+                              seed: int = 0) -> dict:
+    """AUC on the real holdout of a gradient-boosted model of ``outcome`` trained on (``sample`` of) the synthetic
+    rows, and of the same model trained on (as many of) the real training rows; their ratio."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
+    rng = np.random.default_rng(seed)
+
     def fitted_auc(train: pd.DataFrame) -> float:
+        train = train.iloc[rng.permutation(len(train))[:sample]] if sample else train
         y_train, y_test = outcome.flags(train), outcome.flags(real_holdout)
         train, test = train[y_train.notna().to_numpy()], real_holdout[y_test.notna().to_numpy()]
         y_train, y_test = y_train.dropna().astype(int), y_test.dropna().astype(int)

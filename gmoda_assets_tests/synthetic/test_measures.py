@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from gmoda_assets.synthetic import risk, utility
-from gmoda_assets.synthetic.synthesiser import Variable, synthesise, without_copies
-from gmoda_assets.synthetic.utility import Rate
+from gmoda_assets.synthetic.synthesiser import synthesise, without_copies
+from gmoda_assets.synthetic.variables import Rate, Variable
 
 VARIABLES = [Variable("ward", "category"), Variable("birth_month", "number", 1), Variable("sex", "category"),
              Variable("birth_weight", "number", 10, smooth=True), Variable("fsm", "category"),
@@ -99,12 +99,12 @@ def test_utility_measures_tell_a_good_synthesis_from_a_bad_one(split):
     distances = utility.marginal_distances(training, synthetic, "council", VARIABLES)
     assert distances.tv_ratio.max() < 3
     skewed = synthetic.assign(sex="female")
-    assert utility.marginal_distances(training, skewed, "council", VARIABLES).tv_ratio.max() > 3
+    assert utility.marginal_distances(training, skewed, "council", VARIABLES).tv_ratio.max() > 4
     predictors = [v for v in VARIABLES if v.name != "gld"]
     tstr = utility.train_synthetic_test_real(training, holdout, synthetic, RATES[0], predictors)
     assert tstr["auc_ratio"] > 0.85 and tstr["auc_real_trained"] > 0.55
     noise = synthetic.assign(gld=np.random.default_rng(0).random(len(synthetic)) < 0.6)
-    assert utility.train_synthetic_test_real(training, holdout, noise, RATES[0], predictors)["auc_ratio"] < 0.85
+    assert utility.train_synthetic_test_real(training, holdout, noise, RATES[0], predictors)["auc_ratio"] < 0.75
 
 
 def test_every_risk_measure_fails_on_a_copy_of_the_real_rows(split):

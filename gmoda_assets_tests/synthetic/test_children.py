@@ -1,0 +1,108 @@
+"""synthetic.children built by a real Dagster run from the shared simulated month: released with every utility
+and risk check and its figures, readable by an analyst's login; and refused, the last release kept, when the
+synthesiser copies the real children."""
+
+import psycopg
+import pytest
+from dagster import materialize
+
+from gmoda_assets.lib.suites import load_suite
+from gmoda_assets.resources import Warehouse
+from gmoda_assets.synthetic import build
+from gmoda_assets.synthetic.assets import CHILDREN, QUALITY_CHECKS, children
+from gmoda_assets.synthetic.source import real_children
+
+ANALYST = "test_synthetic_analyst"
+RISK = {name for name, blocking, _ in QUALITY_CHECKS if blocking}
+
+
+@pytest.fixture(scope="module")
+def built(staged_month):
+    return materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
+
+
+@pytest.fixture
+def analyst(warehouse_url):
+    """A login role in the analyst group, removed after."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {ANALYST}")
+        conn.execute(f"CREATE ROLE {ANALYST} LOGIN IN ROLE gmoda_analyst")
+    try:
+        yield psycopg.connect(warehouse_url, user=ANALYST, autocommit=True)
+    finally:
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {ANALYST}")
+
+
+def test_children_released_with_every_check_and_its_figures(built, warehouse_url, analyst):
+    assert built.success
+    evaluations = {e.check_name: e for e in built.get_asset_check_evaluations()}
+    names = {c.name for c in load_suite(CHILDREN.key)} | {name for name, _, _ in QUALITY_CHECKS}
+    assert set(evaluations) == names
+    assert all(evaluations[name].passed for name in RISK)
+    assert evaluations["no_exact_copies"].metadata["exact_copies"].value == 0
+    assert 0 <= evaluations["distance_to_closest_record"].metadata["dcr_excess"].value <= 0.7
+    assert "| E08000003 | gld |" in evaluations["council_key_rates"].metadata["table"].value
+    [event] = built.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    with psycopg.connect(warehouse_url) as conn:
+        real = real_children(conn)
+        released = conn.execute("SELECT council_code, count(*) FROM synthetic.children GROUP BY 1").fetchall()
+        figures = conn.execute("SELECT count(*), count(*) FILTER (WHERE NOT passed AND check_name = ANY(%s)) "
+                               "FROM synthetic.children_quality", (list(RISK),)).fetchone()
+    removed = metadata["copies_removed"].value + metadata["replicated_uniques_removed"].value
+    assert sum(n for _, n in released) == len(real) - removed == metadata["dagster/row_count"].value
+    assert {c for c, _ in released} == set(real.council_code) and len(released) == 10  # every council area
+    assert figures[0] > 100 and figures[1] == 0
+    # An analyst's own login reads the release and its figures.
+    with analyst as conn:
+        assert conn.execute("SELECT count(*) FROM synthetic.children").fetchone()[0] == len(real) - removed
+        assert conn.execute("SELECT count(*) FROM synthetic.children_quality").fetchone()[0] == figures[0]
+
+
+def _near_copies(training, by, variables, seed, min_leaf, sizes):
+    """A synthesiser that memorises: the training children with their month of birth moved by one."""
+    return training.assign(birth_month=training.birth_month.map(lambda m: None if m is None else m % 12 + 1))
+
+
+def test_a_synthesis_too_near_the_real_children_is_not_released(built, warehouse_url, analyst, monkeypatch):
+    with psycopg.connect(warehouse_url) as conn:
+        before = conn.execute("SELECT md5(string_agg(t::text, ',' ORDER BY synthetic_id)) FROM synthetic.children t"
+                              ).fetchone()
+    monkeypatch.setattr(build, "synthesise", _near_copies)
+    refused = materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    assert not refused.success
+    failed = {e.check_name for e in refused.get_asset_check_evaluations() if not e.passed}
+    assert "distance_to_closest_record" in failed and failed <= RISK | {"propensity_mse", "discriminator_auc",
+                                                                       "council_marginals", "council_key_rates",
+                                                                       "train_synthetic_test_real"}
+    with psycopg.connect(warehouse_url) as conn:
+        after = conn.execute("SELECT md5(string_agg(t::text, ',' ORDER BY synthetic_id)) FROM synthetic.children t"
+                             ).fetchone()
+    assert after == before  # the last release stays live
+    with analyst as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT count(*) FROM synthetic.children__candidate")
+
+
+def test_release_files_a_partner_can_share(built, warehouse_url, tmp_path):
+    import pandas as pd
+
+    from gmoda_assets.synthetic.release import export, summary_lines
+
+    written = export(warehouse_url, tmp_path)
+    with psycopg.connect(warehouse_url) as conn:
+        count = conn.execute("SELECT count(*) FROM synthetic.children").fetchone()[0]
+        lines = summary_lines(conn)
+    assert written["children"] == count
+    csv, parquet = pd.read_csv(tmp_path / "children.csv"), pd.read_parquet(tmp_path / "children.parquet")
+    assert len(csv) == len(parquet) == count and list(parquet.columns) == list(CHILDREN.columns)
+    assert str(parquet.birth_weight_grams.dtype) == "Int64" and str(parquet.gld.dtype) == "boolean"
+    dictionary = (tmp_path / "data_dictionary.md").read_text()
+    assert all(f"| {name} | {column.type} | {column.description} |" in dictionary
+               for name, column in CHILDREN.columns.items())
+    assert "female, male" in dictionary  # a category's values are listed
+    report = (tmp_path / "report.md").read_text()
+    for name, blocking, _ in QUALITY_CHECKS:
+        assert f"| {name} | {'yes' if blocking else 'no'} | passed |" in report or not blocking
+    # The run summary shows every check with its figures.
+    assert len(lines) == 1 + len(QUALITY_CHECKS) and "distance_to_closest_record" in "".join(lines)
