@@ -61,5 +61,5 @@ def summary(y: np.ndarray, p: np.ndarray) -> dict:
 
 def by_group(groups: pd.Series, y: np.ndarray, p: np.ndarray) -> dict[str, dict]:
     """``summary`` per value of ``groups`` (children whose group is not recorded are in no group)."""
-    keys = groups.to_numpy()
-    return {str(g): summary(y[keys == g], p[keys == g]) for g in sorted(groups.dropna().unique())}
+    masks = {g: (groups == g).fillna(False).to_numpy(dtype=bool) for g in sorted(groups.dropna().unique())}
+    return {str(g): summary(y[m], p[m]) for g, m in masks.items()}

@@ -142,3 +142,10 @@ def test_area_mart_publishes_no_small_or_recoverable_cell(modelled, warehouse_ur
     for year, outcome in {(r[0], r[1]) for r in rows}:
         published = [r[2:] for r in rows if (r[0], r[1]) == (year, outcome)]
         assert recoverable(published, 3) == [] and recoverable(published, 4) == [], (year, outcome)
+
+
+def test_groups_leave_out_children_whose_group_is_not_recorded():
+    groups = pd.Series(["1", pd.NA, "2", "1"], dtype="string")
+    figures = metrics.by_group(groups, np.array([True, False, True, False]), np.array([0.8, 0.1, 0.7, 0.3]))
+    assert {g: f["children"] for g, f in figures.items()} == {"1": 2, "2": 1}
+    assert figures["1"]["accuracy"] == 1.0
