@@ -29,11 +29,12 @@ ui: $(STAMP)
 	$(BIN)/gmoda ui
 
 ## make bench: at Greater Manchester scale, drops into raw (the loader against DataFrame.to_sql), then raw -> conformed,
-## then the record linkage against the simulated truth
+## then the record linkage against the simulated truth, then the school-readiness model
 bench: $(STAMP)
 	$(BIN)/python bench/raw_load.py
 	$(BIN)/python bench/conform.py
 	$(BIN)/python bench/linkage.py
+	$(BIN)/python bench/school_readiness.py
 
 db-stop: $(STAMP)
 	$(BIN)/gmoda db stop

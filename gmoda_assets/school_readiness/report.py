@@ -45,6 +45,26 @@ def _svg(title: str, series: dict[str, list[tuple[float, float]]], x_label: str,
     return f"![{title}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"
 
 
+def _bars(title: str, labels: list[str], values: list[float], bars: list[float], colour: str) -> str:
+    """Paired bars from 0 to 1 per label (``values`` in ``colour``, ``bars`` in grey) as a Markdown image."""
+    width, height, pad, slot = 40 + 36 * max(len(labels), 1), 220, 30, 36
+    y = lambda v: height - pad - v * (height - 2 * pad)  # noqa: E731
+    shapes = []
+    for i, (label, value, other) in enumerate(zip(labels, values, bars)):
+        x = pad + i * slot
+        shapes.append(f'<rect x="{x + 4}" y="{y(value):.1f}" width="12" height="{height - pad - y(value):.1f}" '
+                      f'fill="{colour}"/>')
+        shapes.append(f'<rect x="{x + 17}" y="{y(other):.1f}" width="12" height="{height - pad - y(other):.1f}" '
+                      f'fill="#999999"/>')
+        shapes.append(f'<text x="{x + 4}" y="{height - pad + 12}" font-size="8">{label[-2:]}</text>')
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+           f'<text x="{pad}" y="{pad - 12}" font-size="11">{title}</text>'
+           f'<line x1="{pad}" y1="{y(0)}" x2="{width - 10}" y2="{y(0)}" stroke="#666"/>'
+           f'<line x1="{pad}" y1="{y(0.5):.1f}" x2="{width - 10}" y2="{y(0.5):.1f}" stroke="#ccc"/>'
+           + "".join(shapes) + "</svg>")
+    return f"![{title}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"
+
+
 def _roc(y: np.ndarray, p: np.ndarray) -> list[tuple[float, float]]:
     order = np.argsort(-p, kind="stable")
     hits = np.concatenate([[0], np.cumsum(y[order])]) / max(y.sum(), 1)
@@ -71,10 +91,9 @@ def evaluation_markdown(run: dict, table: pd.DataFrame, curves: dict) -> str:
                                        table[table["group_kind"] == "calibration_bin"].groupby("model")
                                        if m != "majority"}, "predicted", "observed")
     councils = groups.loc["council"] if "council" in groups.index.get_level_values(0) else pd.DataFrame()
-    bars = _svg("Accuracy by council (model, majority)", {
-        chosen: [(i / max(len(councils) - 1, 1), a) for i, a in enumerate(councils.get("accuracy", []))],
-        "majority": [(i / max(len(councils) - 1, 1), a) for i, a in enumerate(councils.get("majority_accuracy", []))],
-    }, "council (in code order)", "accuracy")
+    bars = _bars("Accuracy by council: model (colour) and majority class (grey)", councils.index.tolist(),
+                 councils.get("accuracy", pd.Series(dtype=float)).tolist(),
+                 councils.get("majority_accuracy", pd.Series(dtype=float)).tolist(), _COLOURS.get(chosen, "#333"))
     return "\n\n".join([
         f"### {run['model_version']}: validated on {run['validation_year']}, trained on {run['train_years']}",
         markdown_table(overall(table)),

@@ -147,7 +147,7 @@ def fit(name: str, train: pd.DataFrame):
     if name == "majority":
         return candidate.make(candidate).fit(x, y)
     method = "isotonic" if len(train) >= 5000 else "sigmoid"  # isotonic overfits small samples
-    return CalibratedClassifierCV(candidate.make(candidate), method=method, cv=5).fit(x, y)
+    return CalibratedClassifierCV(candidate.make(candidate), method=method, cv=3).fit(x, y)
 
 
 def predict(name: str, model, frame: pd.DataFrame) -> np.ndarray:
