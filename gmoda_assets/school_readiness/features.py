@@ -99,7 +99,6 @@ def build(conn) -> tuple:
     for name, column in COLUMNS.items():  # whole numbers as Python ints, so COPY reads them as integers
         if column.type in _INTEGER_TYPES:
             frame[name] = frame[name].astype("Float64").round().astype("Int64")
-    counts["events_before_point"] = {d.name: int(len(events[d.name])) for d in USED}
     return frame, counts
 
 
@@ -107,8 +106,7 @@ def _features(context: AssetExecutionContext, conn) -> tuple:
     frame, counts = build(conn)
     context.log.info(f"{len(frame)} children: {counts['children_known']} with a known outcome, "
                      f"{counts['children_pending']} pending; domains {', '.join(d.name for d in USED)}")
-    return frame, {**{k: v for k, v in counts.items() if k != "events_before_point"},
-                   "domains": ", ".join(d.name for d in USED),
+    return frame, {**counts, "domains": ", ".join(d.name for d in USED),
                    "prediction_point": str(settings().prediction_point.model_dump())}
 
 
