@@ -21,6 +21,8 @@ from gmoda_assets.ingest import drop_review
 from gmoda_assets.lib import database, settings
 from gmoda_assets.lib.contracts import partners
 
+TRUTH_DIR = "GMODA_TRUTH_DIR"  # read by gmoda_assets.lib.settings.truth_dir
+
 
 def _setup_warehouse() -> str:
     """Schemas, roles, functions and tables (sql/), every feed's raw table and the comments of the tables past
@@ -139,7 +141,10 @@ def cmd_run(args) -> int:
     """The main job: simulate partner drops, ingest them, refresh everything downstream, and summarise."""
     from gmoda_assets.ingest.runner import ingest_landing_zone, refresh
     from gmoda_assets.lib.instance import get_instance
+    import psycopg
+
     from gmoda_assets.lib.summary import print_summary
+    from gmoda_assets.linkage.quality import print_quality
     from gmoda_assets.resources import LocalLandingZone
     from gmoda_assets.simulate import simulate
 
@@ -152,8 +157,19 @@ def cmd_run(args) -> int:
     # The simulator has written and closed every file it made: they have settled, so no need to wait.
     report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
     _print_ingest(report)
-    tally = refresh(instance, defs, in_process=args.in_process)
+    # A simulation has a truth: the linkage quality asset measures the linkage against it, in this run.
+    before = os.environ.get(TRUTH_DIR)
+    os.environ[TRUTH_DIR] = str(sim.truth_dir)
+    try:
+        tally = refresh(instance, defs, in_process=args.in_process)
+    finally:
+        if before is None:
+            del os.environ[TRUTH_DIR]
+        else:
+            os.environ[TRUTH_DIR] = before
     print_summary(database.warehouse_url(), [report.tally, tally])
+    with psycopg.connect(database.warehouse_url()) as conn:
+        print_quality(conn)
     return 1 if tally.runs_failed else 0
 
 

@@ -14,7 +14,7 @@ from gmoda_assets.ingest.feed_deliveries import feed_deliveries
 from gmoda_assets.ingest.jobs import ingest_jobs, quarantine_unrecognised_file
 from gmoda_assets.ingest.sensors import drop_sensors
 from gmoda_assets.lib.governance import check_code_location
-from gmoda_assets.linkage import households, people
+from gmoda_assets.linkage import households, people, quality
 from gmoda_assets.linkage.assets import linked_assets
 from gmoda_assets.marts import early_years
 from gmoda_assets.marts import school_readiness as school_readiness_mart
@@ -24,8 +24,8 @@ from gmoda_assets.schedules import nightly_refresh_job, nightly_refresh_schedule
 
 # Every table past raw declared by a spec (gmoda_assets.lib.tables): one asset each.
 TABLE_SPECS = [POSTCODE_LOOKUP, *STAGING_SPECS, LINKAGE_FEATURES, *dimensions.SPECS, *facts_council.SPECS,
-               *facts_health_police_housing.SPECS, *people.SPECS, *households.SPECS, *early_years.SPECS,
-               *school_readiness.SPECS, school_readiness_mart.GLD_BY_AREA]
+               *facts_health_police_housing.SPECS, *people.SPECS, *households.SPECS, *quality.SPECS,
+               *early_years.SPECS, *school_readiness.SPECS, school_readiness_mart.GLD_BY_AREA]
 
 defs = Definitions(
     assets=[*raw_assets, feed_deliveries, postcode_lookup, *staging_assets, linkage_features,

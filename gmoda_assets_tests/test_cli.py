@@ -1,5 +1,7 @@
 """The main job end to end, as `make run` runs it: simulate, ingest, refresh, summarise; and again."""
 
+import re
+
 import psycopg
 import pytest
 
@@ -17,8 +19,12 @@ def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
     assert sum(n for t, n in first if t.startswith("raw.")) > 1000
     assert dict(first)["ops.feed_deliveries"] == 34
     assert dict(first)["conformed.fact_births"] > 100
-    for line in ("Assets materialised:", "Checks:", "Rows per table:", "Files quarantined:"):
+    for line in ("Assets materialised:", "Checks:", "Rows per table:", "Files quarantined:",
+                 "Linkage against the simulation's truth"):
         assert line in first_out
+    # The linkage measured against the simulation's truth, NHS-council pairs beside their targets.
+    assert re.search(r"council-nhs +precision [01]\.\d{3} \(target >= 0\.99\) +recall [01]\.\d{3} \(target >= 0\.97\)",
+                     first_out), first_out
     # Only raw checks fail, on the bad rows the simulator puts in; staging and conformed pass on its data.
     failing_layers = {line.split(" x ")[1].split()[0] for line in first_out.splitlines() if " x " in line}
     assert failing_layers == {"raw"}, first_out

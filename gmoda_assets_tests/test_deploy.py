@@ -61,7 +61,7 @@ def test_code_reads_are_found():
     found = environment_read_by_code()
     assert {"GMODA_DATABASE_URL", "GMODA_DAGSTER_DATABASE_URL", "GMODA_PSEUDONYMISATION_KEY",
             "GMODA_SETTLE_SECONDS", "GMODA_LANDING_DIR", "GMODA_QUARANTINE_DIR", "GMODA_TODAY",
-            "GMODA_DRILL"} <= found
+            "GMODA_DRILL", "GMODA_TRUTH_DIR"} <= found
 
 
 def test_values_supply_every_variable_the_code_reads():
@@ -76,6 +76,8 @@ def test_values_supply_every_variable_the_code_reads():
         assert "value" not in env[name] and env[name]["valueFrom"]["secretKeyRef"]["name"], name
     # Production never moves the agreement clock.
     assert env["GMODA_TODAY"]["value"] == "" and env["GMODA_DRILL"]["value"] != "1"
+    # Production has no simulated truth to read.
+    assert env["GMODA_TRUTH_DIR"]["value"] == ""
 
 
 def test_values_describe_the_platform():

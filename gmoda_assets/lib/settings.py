@@ -5,6 +5,7 @@ GMODA_LANDING_DIR    partner file drops, one folder per partner (default: $GMODA
 GMODA_QUARANTINE_DIR rejected files and their reasons (default: $GMODA_HOME/quarantine)
 GMODA_DATABASE_URL   an existing PostgreSQL server to use instead of the embedded one
 GMODA_SETTLE_SECONDS how long a landed file must stay unchanged before it is registered (default: 60)
+GMODA_TRUTH_DIR      a simulation's ground truth, to measure the linkage against (demos, tests; never in production)
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def landing_dir() -> Path:
 
 def quarantine_dir() -> Path:
     return Path(os.environ.get("GMODA_QUARANTINE_DIR", home_dir() / "quarantine")).resolve()
+
+
+def truth_dir() -> Path | None:
+    """The simulator's ground truth (``<landing>_truth``), when one is configured: evaluation only."""
+    text = os.environ.get("GMODA_TRUTH_DIR", "")
+    return Path(text).resolve() if text else None
 
 
 def sql_dir() -> Path:

@@ -8,7 +8,7 @@ from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.table_assets import table_asset
-from gmoda_assets.linkage import households, people
+from gmoda_assets.linkage import households, people, quality
 from gmoda_assets.linkage.config import linkage_config
 from gmoda_assets.linkage.run import run_linkage
 from gmoda_assets.resources import WAREHOUSE_POOL, Warehouse
@@ -72,4 +72,4 @@ def model_runs(context: AssetExecutionContext, warehouse: Warehouse) -> Material
     return MaterializeResult(metadata=metadata, check_results=results)
 
 
-linked_assets = [model_runs, *(table_asset(s) for s in (*people.SPECS, *households.SPECS))]
+linked_assets = [model_runs, *(table_asset(s) for s in (*people.SPECS, *households.SPECS, *quality.SPECS))]

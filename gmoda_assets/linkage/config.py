@@ -58,6 +58,18 @@ class Together:
     kinds: tuple[str, ...]  # kinds of feed whose staging table holds the columns not among the features
 
 
+PARTNER_CLASSES = ("council", "housing", "nhs", "police")  # kinds of partner the quality is measured between
+TRUTH_MEASURES = ("pairwise_precision", "pairwise_recall", "pairwise_f1", "cluster_precision", "cluster_recall")
+MODEL_MEASURES = ("share_with_two_nhs_numbers", "share_unlinked")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the linkage quality asset's check holds figures to: (scope, measure) -> floor or ceiling."""
+    floors: dict[tuple[str, str], float]  # against the truth: at least this
+    ceilings: dict[tuple[str, str], float]  # the model's own view: at most this
+
+
 @dataclass(frozen=True)
 class LinkageConfig:
     exact: dict[str, tuple[str, ...] | None]  # identifier -> kinds of feed whose staging holds it; None: features
@@ -73,6 +85,7 @@ class LinkageConfig:
     match_probability: float
     vetoes: tuple[str, ...]
     households: tuple[Together, ...]
+    quality: Bounds
 
     @property
     def identifiers(self) -> list[str]:
@@ -178,6 +191,37 @@ def _vetoes(raw, known: set[str]) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _scope(where: str, scope) -> str:
+    """``all``, or a pair of partner classes as the evaluation names it (alphabetical: council-nhs)."""
+    if scope == "all":
+        return scope
+    pair = str(scope).split("-")
+    if len(pair) != 2 or not set(pair) <= set(PARTNER_CLASSES):
+        _fail(where, f"expected all or <class>-<class>, classes being {', '.join(PARTNER_CLASSES)}; found {scope!r}")
+    return "-".join(sorted(pair))
+
+
+def _bounds(where: str, raw, measures: tuple[str, ...]) -> dict[tuple[str, str], float]:
+    if not isinstance(raw, dict):
+        _fail(where, "expected a mapping of scope (all, council-nhs, ...) to measures and their bounds")
+    bounds = {}
+    for scope, held in raw.items():
+        if not isinstance(held, dict) or not held:
+            _fail(f"{where}.{scope}", f"expected a mapping of measure ({', '.join(measures)}) to a bound")
+        for measure, bound in held.items():
+            if measure not in measures:
+                _fail(f"{where}.{scope}.{measure}", f"unknown measure; expected one of {', '.join(measures)}")
+            bounds[_scope(f"{where}.{scope}", scope), measure] = _probability(f"{where}.{scope}.{measure}", bound)
+    return bounds
+
+
+def _quality(raw) -> Bounds:
+    if not isinstance(raw, dict):
+        _fail("quality", "expected floors (against the truth) and ceilings (the model's own view)")
+    return Bounds(_bounds("quality.floors", raw.get("floors", {}), TRUTH_MEASURES),
+                  _bounds("quality.ceilings", raw.get("ceilings", {}), MODEL_MEASURES))
+
+
 def _probability(where: str, value) -> float:
     if not isinstance(value, (int, float)) or not 0 < value < 1 and not (where.endswith("recall") and value == 1):
         _fail(where, f"expected a probability between 0 and 1, found {value!r}")
@@ -221,6 +265,7 @@ def parse(raw) -> LinkageConfig:
         match_probability=_probability("match_probability", raw.get("match_probability")),
         vetoes=_vetoes(raw.get("vetoes", []), known),
         households=_households(raw.get("households"), set(FEATURES)),
+        quality=_quality(raw.get("quality")),
     )
 
 

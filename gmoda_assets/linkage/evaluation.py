@@ -1,10 +1,13 @@
-"""How good the linkage is, measured against a simulation's truth: for tests and ``bench/linkage.py`` only.
+"""How good the linkage is, measured against a simulation's truth: for tests, ``bench/linkage.py`` and the
+linkage quality asset where a truth folder is configured (``GMODA_TRUTH_DIR``); production never needs, nor
+reads, the truth.
 
-No asset imports this module: production never needs, nor reads, the truth. ``true_people`` reads the
-simulator's ``record_links.csv.gz`` (the true person of every delivered row) beside a landing zone and places
-it on the staged records; ``pairwise`` and ``by_partner_pair`` are the arithmetic. A pair is two records of
-one person; a linkage's pairs are those its people make. Precision is the share of its pairs that are true,
-recall the share of true pairs it makes.
+``true_people`` reads the simulator's ``record_links.csv.gz`` (the true person of every delivered row) beside a
+landing zone and places it on the staged records; ``pairwise``, ``clusters``, ``by_partner_pair`` and
+``measures`` are the arithmetic. A pair is two records of one person; a linkage's pairs are those its people
+make. Pairwise precision is the share of its pairs that are true, recall the share of true pairs it makes.
+Cluster precision is the share of the people it finds that are exactly a true person (all their records and
+no other), cluster recall the share of true people it finds exactly.
 """
 
 from __future__ import annotations
@@ -52,9 +55,25 @@ def pairwise(duck, labelled: str) -> dict:
                (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM people),
                (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM truths)""").fetchone()
     precision, recall = _ratio(tp, predicted), _ratio(tp, true)
-    f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
-    return {"precision": precision, "recall": recall, "f1": f1, "pairs": int(predicted), "true_pairs": int(true),
-            "true_positive_pairs": int(tp)}
+    return {"precision": precision, "recall": recall, "f1": _f1(precision, recall), "pairs": int(predicted),
+            "true_pairs": int(true), "true_positive_pairs": int(tp)}
+
+
+def _f1(precision, recall):
+    return 2 * precision * recall / (precision + recall) if precision and recall else None
+
+
+def clusters(duck, labelled: str) -> dict:
+    """Cluster precision and recall of ``labelled`` (true_person, person per record): people found exactly."""
+    exact, found, true = duck.execute(f"""
+        WITH l AS ({labelled}),
+        cells AS (SELECT person, true_person, count(*) AS n FROM l GROUP BY ALL),
+        people AS (SELECT person, count(*) AS n FROM l GROUP BY ALL),
+        truths AS (SELECT true_person, count(*) AS n FROM l GROUP BY ALL)
+        SELECT (SELECT count(*) FROM cells c JOIN people p USING (person) JOIN truths t USING (true_person)
+                WHERE c.n = p.n AND c.n = t.n),
+               (SELECT count(*) FROM people), (SELECT count(*) FROM truths)""").fetchone()
+    return {"precision": _ratio(exact, found), "recall": _ratio(exact, true), "people": found, "true_people": true}
 
 
 def _pairs_between(group_by: str) -> str:
@@ -79,7 +98,20 @@ def by_partner_pair(duck, labelled: str) -> dict[str, dict]:
     out = {}
     for a, b, tp, predicted, true in found:
         precision, recall = _ratio(tp, predicted), _ratio(tp, true)
-        out[f"{a}-{b}"] = {"precision": precision, "recall": recall, "pairs": int(predicted), "true_pairs": int(true)}
+        out[f"{a}-{b}"] = {"precision": precision, "recall": recall, "f1": _f1(precision, recall),
+                           "pairs": int(predicted), "true_pairs": int(true)}
+    return out
+
+
+def measures(duck, labelled: str) -> dict[str, dict]:
+    """Scope (``all``, or a pair of partner classes) -> pairwise precision, recall and F1, pairs found and true,
+    and cluster precision and recall among the records of the scope's classes (``labelled``: true_person,
+    person and class per record)."""
+    overall = pairwise(duck, labelled)
+    out = {"all": {**overall, "clusters": clusters(duck, labelled)}}
+    for pair, found in by_partner_pair(duck, labelled).items():
+        a, b = pair.split("-")
+        out[pair] = {**found, "clusters": clusters(duck, f"SELECT * FROM ({labelled}) WHERE class IN ('{a}', '{b}')")}
     return out
 
 

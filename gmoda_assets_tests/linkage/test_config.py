@@ -20,6 +20,8 @@ def test_the_package_configuration_makes_splink_settings():
     assert len(settings["blocking_rules_to_generate_predictions"]) == len(config.blocking)
     levels = settings["comparisons"][0]["comparison_levels"]
     assert levels[0]["is_null_level"] and levels[-1]["sql_condition"] == "ELSE"
+    # Floors name a pair of partners in either order; the evaluation's name is alphabetical.
+    assert config.quality.floors[("council-nhs", "pairwise_recall")] == 0.97
 
 
 @pytest.mark.parametrize("mistake, named", [
@@ -32,6 +34,10 @@ def test_the_package_configuration_makes_splink_settings():
     (lambda c: c["households"][0].update(together=["tenancy"]), "households[0].together: tenancy is neither"),
     (lambda c: c["vetoes"].append("l.forename <> r.forename"), "vetoes[1]: the condition must compare"),
     (lambda c: c["comparisons"][1]["levels"][0].update(frequency="surname"), "levels[0].frequency: unknown column"),
+    (lambda c: c["quality"]["floors"].update({"nhs-council": {"precision": 0.9}}),
+     "quality.floors.nhs-council.precision: unknown measure"),
+    (lambda c: c["quality"]["floors"].update({"nhs-gp": {"pairwise_recall": 0.9}}), "quality.floors.nhs-gp: expected"),
+    (lambda c: c["quality"]["ceilings"]["all"].update(share_unlinked=2), "quality.ceilings.all.share_unlinked"),
 ])
 def test_a_mistake_names_the_file_and_the_entry(mistake, named):
     raw = copy.deepcopy(_raw())

@@ -11,6 +11,7 @@ percentage point of either fails, while the small sample's swings (twins, a hand
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import date
@@ -146,6 +147,91 @@ def test_records_without_an_identifier_or_a_date_of_birth_are_linked(labelled, w
     assert linkable > 20 and linked >= 0.9 * linkable and wrong <= 0.05 * linked, found
 
 
+def _quality(url: str, truth_dir=None, config=None) -> tuple[object, dict]:
+    """Build linked.linkage_quality on the published linkage (with the truth when ``truth_dir`` is given, under
+    ``config`` when given); return the run and its rows by (against, scope, measure)."""
+    from gmoda_assets.linkage import quality
+
+    saved = os.environ.pop("GMODA_TRUTH_DIR", None)
+    try:
+        if truth_dir is not None:
+            os.environ["GMODA_TRUTH_DIR"] = str(truth_dir)
+        with pytest.MonkeyPatch.context() as patch:
+            if config is not None:
+                patch.setattr(quality, "linkage_config", lambda: config)
+            result = materialize([asset_of(linked_assets, "linkage_quality")], resources={"warehouse": Warehouse()},
+                                 raise_on_error=False)
+    finally:
+        os.environ.pop("GMODA_TRUTH_DIR", None)
+        if saved is not None:
+            os.environ["GMODA_TRUTH_DIR"] = saved
+    with psycopg.connect(url) as conn:
+        rows = {tuple(r[:3]): r[3:] for r in conn.execute(
+            "SELECT measured_against, scope, measure, value, floor, ceiling FROM linked.linkage_quality")}
+    return result, rows
+
+
+def _checks(result) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_quality_without_a_truth_is_the_models_own_view(rounds, warehouse_url):
+    """Production has no truth: the quality asset then reports only the model's view (unlinked records per
+    partner, people with two NHS numbers, people by size, scored pairs by match weight) and needs nothing else."""
+    result, rows = _quality(warehouse_url)
+    assert result.success and _checks(result) == {"one_row_per_figure": True, "truth_at_or_above_floors": True,
+                                                  "model_under_ceilings": True}
+    assert {against for against, _, _ in rows} == {"model"}
+    unlinked = {scope: value for (_, scope, measure), (value, _, _) in rows.items() if measure == "share_unlinked"}
+    assert {"nhs", "gmp", "stockport_homes"} <= set(unlinked) and all(0 <= v < 0.5 for v in unlinked.values())
+    with psycopg.connect(warehouse_url) as conn:
+        people, two = conn.execute("SELECT count(*), count(*) FILTER (WHERE nhs_numbers > 1) FROM linked.person"
+                                   ).fetchone()
+    by_size = [value for (_, scope, measure), (value, _, _) in rows.items() if measure == "people"]
+    assert sum(by_size) == people
+    assert rows["model", "all", "share_with_two_nhs_numbers"] == (two / people, None, 0.005)
+    assert sum(v for (_, _, m), (v, _, _) in rows.items() if m == "pairs_scored") > 0
+
+
+def test_quality_against_the_truth_per_partner_pair(rounds, labelled, warehouse_url):
+    """With the simulation's truth configured, the asset measures the published linkage against it, overall and
+    per pair of partners, beside the configured floors; the check passes on this simulation."""
+    _, truth_dir = rounds
+    result, rows = _quality(warehouse_url, truth_dir)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    expected = evaluation.by_partner_pair(labelled, "SELECT true_person, person, class FROM labels")
+    for pair in ("council-nhs", "council-council", "nhs-police", "housing-nhs"):
+        assert rows["truth", pair, "pairwise_precision"][0] == pytest.approx(expected[pair]["precision"])
+        assert rows["truth", pair, "pairwise_recall"][0] == pytest.approx(expected[pair]["recall"])
+        assert rows["truth", pair, "true_pairs"][0] == expected[pair]["true_pairs"] > 0
+    assert rows["truth", "council-nhs", "pairwise_recall"][1] == 0.97  # its floor
+    assert 0.9 < rows["truth", "all", "cluster_recall"][0] <= 1 and rows["truth", "all", "pairwise_f1"][0] > 0.98
+    metadata = next(e.materialization.metadata for e in result.get_asset_materialization_events())
+    assert metadata["truth council-nhs pairwise_recall"].value == rows["truth", "council-nhs", "pairwise_recall"][0]
+
+
+def test_quality_below_a_floor_fails_its_check(rounds, warehouse_url):
+    """A figure under its floor fails the (non-blocking) check, naming the scope and measure; the figures are
+    still published. A truth folder without the truth is refused by name."""
+    from dataclasses import replace
+
+    from gmoda_assets.linkage.config import linkage_config
+
+    _, truth_dir = rounds
+    config = linkage_config()
+    # A floor no linkage can reach (the configuration itself refuses one above 1).
+    strict = replace(config, quality=replace(config.quality, floors={**config.quality.floors,
+                                                                     ("nhs-police", "pairwise_recall"): 1.01}))
+    result, rows = _quality(warehouse_url, truth_dir, strict)
+    assert result.success and _checks(result)["truth_at_or_above_floors"] is False
+    failed = next(e for e in result.get_asset_check_evaluations() if e.check_name == "truth_at_or_above_floors")
+    assert "nhs-police" in str(failed.metadata["failures"].value)
+    assert rows["truth", "nhs-police", "pairwise_recall"][1] == 1.01
+    result, _ = _quality(warehouse_url, truth_dir.parent / "no_such_truth")
+    [failure] = result.get_step_failure_events()
+    assert "holds no record_links.csv.gz" in failure.step_failure_data.error.cause.message
+
+
 def test_keys_stay_across_refreshes_with_new_drops(rounds, warehouse_url):
     """Between the two refreshes new drops arrived: every record seen twice keeps its person's key unless the
     change is recorded (linked.person_key_changes), and no key the first refresh gave is lost from dim_person."""
@@ -233,3 +319,4 @@ def test_households_hold_tenancies_and_siblings_together(rounds, labelled, wareh
         FROM members a JOIN members b ON a.household = b.household AND a.person < b.person
         JOIN person pa ON pa.person = a.person JOIN person pb ON pb.person = b.person""").fetchone()
     assert pairs > 100 and together >= HOUSEHOLD_PRECISION * pairs, (together, pairs)
+
