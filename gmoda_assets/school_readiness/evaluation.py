@@ -1,6 +1,6 @@
 """``model.evaluation``: the latest training run's candidates on their validation cohort, overall, per council,
-sex, deprivation quintile and ethnic group, and as calibration tables; beside them, where the simulator's truth
-is at hand (``<landing>_truth/``, written by ``gmoda simulate``; never on real data), the Bayes-optimal figures:
+sex, deprivation quintile and ethnic group, and as calibration tables; beside them, where a simulation's truth is
+configured (``GMODA_TRUTH_DIR``, which ``gmoda run`` sets; never on real data), the Bayes-optimal figures:
 each child's true probability of GLD used as the prediction, the best any model can do.
 
 Its checks fail when the chosen model does not beat the pilot's model and the majority class, or is not
@@ -44,12 +44,6 @@ def latest_run(conn) -> dict:
     if row is None:
         raise ValueError("model.model_runs holds no run: materialise model/model_runs first")
     return dict(zip([d.name for d in cursor.description], row))
-
-
-def truth_dir() -> Path:
-    """Where ``gmoda simulate`` writes the truth of the landing zone's simulated drops."""
-    landing = settings.landing_dir()
-    return landing.parent / f"{landing.name}_truth"
 
 
 def true_probabilities(conn, truth: Path) -> pd.Series:
@@ -120,8 +114,8 @@ def _evaluation(context: AssetExecutionContext, conn) -> tuple[pd.DataFrame, dic
     from gmoda_assets.school_readiness import report
 
     run = latest_run(conn)
-    truth = truth_dir()
-    true_p = true_probabilities(conn, truth) if (truth / "children.csv.gz").is_file() else None
+    truth = settings.truth_dir()
+    true_p = true_probabilities(conn, truth) if truth else None
     table, curves = evaluate(run, read_features(conn), true_p)
     overall = table[table["group_kind"] == "all"].set_index("model")
     chosen = run["chosen_model"]

@@ -9,10 +9,9 @@ import pytest
 @pytest.fixture(scope="package")
 def linked_month(warehouse_url, instance, defs, simulated_month):
     """The session's simulated month in raw, then staging, the linked layer, the dimensions and every fact (with
-    person keys) built by one Dagster run; the simulation's truth beside the landing zone, where ``gmoda simulate``
-    puts it (the evaluation's Bayes-optimal figures read it). Tests that change conformed rows put them back before
-    they end."""
-    import shutil
+    person keys) built by one Dagster run; the simulation's truth configured (``GMODA_TRUTH_DIR``) for the
+    evaluation's Bayes-optimal figures. Tests that change conformed rows put them back before they end."""
+    import os
 
     from dagster import materialize
 
@@ -26,7 +25,6 @@ def linked_month(warehouse_url, instance, defs, simulated_month):
     from gmoda_assets.lib import settings
     from gmoda_assets.linkage.assets import linked_assets
     from gmoda_assets.resources import Warehouse
-    from gmoda_assets.school_readiness.evaluation import truth_dir
     from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
     landing = reset_platform(warehouse_url, instance)
@@ -35,7 +33,7 @@ def linked_month(warehouse_url, instance, defs, simulated_month):
     build = materialize([postcode_lookup, *staging_assets, linkage_features, *linked_assets, *dimension_assets,
                          *council_assets, *fact_assets_hpp], resources={"warehouse": Warehouse()}, raise_on_error=False)
     assert build.success, [e.step_key for e in build.get_step_failure_events()]
-    shutil.rmtree(truth_dir(), ignore_errors=True)
-    shutil.copytree(simulated_month.parent / f"{simulated_month.name}_truth", truth_dir())
-    yield truth_dir()
-    shutil.rmtree(truth_dir(), ignore_errors=True)
+    truth = simulated_month.parent / f"{simulated_month.name}_truth"
+    os.environ["GMODA_TRUTH_DIR"] = str(truth)
+    yield truth
+    os.environ.pop("GMODA_TRUTH_DIR")
