@@ -40,7 +40,8 @@ _CHILDREN = """
 
 def academic_year(start: pd.Series) -> pd.Series:
     """``2024`` -> ``2024/25``."""
-    return start.astype(int).astype(str) + "/" + ((start.astype(int) + 1) % 100).map("{:02d}".format)
+    start = start.astype(int)
+    return start.astype(str) + "/" + ((start + 1) % 100).astype(str).str.zfill(2)  # text even when empty
 
 
 def birth_cohort_start(birth_year: pd.Series, birth_month: pd.Series) -> pd.Series:

@@ -63,6 +63,8 @@ def permitted(domains: list[Domain], purpose: str) -> list[Domain]:
 def before_point(events: pd.DataFrame, points: pd.Series) -> pd.DataFrame:
     """The events dated before their child's prediction date (``points``: prediction date by person key). An
     event without a date, or of a child not in ``points``, is left out: it cannot be shown to precede the point."""
+    if events.empty or points.empty:
+        return events.iloc[0:0]
     point = events["person_key"].map(points)
     return events[events["event_date"].notna() & point.notna() & (events["event_date"] < point)]
 
@@ -70,7 +72,11 @@ def before_point(events: pd.DataFrame, points: pd.Series) -> pd.DataFrame:
 def features_as_of(domain: Domain, events: pd.DataFrame, points: pd.Series, settings: Mapping) -> pd.DataFrame:
     """``domain``'s features of every child in ``points`` from the events before each one's point (a child with
     none gets the domain's "nothing recorded" values)."""
+    import pandas as pd
+
     seen = before_point(events, points)
+    if seen.empty:  # a new install, or a domain with nothing before anyone's point: nothing recorded
+        return pd.DataFrame(index=points.index, columns=list(domain.columns)).rename_axis("person_key")
     found = domain.summarise(seen.assign(prediction_date=seen["person_key"].map(points)), settings)
     return found.reindex(points.index).rename_axis("person_key")
 
@@ -78,6 +84,7 @@ def features_as_of(domain: Domain, events: pd.DataFrame, points: pd.Series, sett
 def latest_area(frames: list[pd.DataFrame], points: pd.Series) -> pd.DataFrame:
     """Each child's area at the point: that of their latest record before it that has one."""
     import pandas as pd
+
     areas = pd.concat([before_point(f, points)[["person_key", "event_date", *AREA]] for f in frames
                        if set(AREA) <= set(f.columns)])
     areas = areas[areas["lsoa11cd"].notna()].sort_values(["person_key", "event_date", "lsoa11cd"])

@@ -38,12 +38,11 @@ FIGURES = ("children", "observed_rate", "mean_predicted", "accuracy", "majority_
            "brier", "ece")
 
 
-def latest_run(conn) -> dict:
+def latest_run(conn) -> dict | None:
+    """The current (latest published) training run, or None while no model has been trained."""
     cursor = conn.execute("SELECT * FROM model.model_runs ORDER BY run_id DESC LIMIT 1")
     row = cursor.fetchone()
-    if row is None:
-        raise ValueError("model.model_runs holds no run: materialise model/model_runs first")
-    return dict(zip([d.name for d in cursor.description], row))
+    return None if row is None else dict(zip([d.name for d in cursor.description], row))
 
 
 def true_probabilities(conn, truth: Path) -> pd.Series:
@@ -114,9 +113,15 @@ def _evaluation(context: AssetExecutionContext, conn) -> tuple[pd.DataFrame, dic
     from gmoda_assets.school_readiness import report
 
     run = latest_run(conn)
+    if run is None:
+        return [], {"model_version": "none: no model trained yet"}
+    features = read_features(conn)
+    if not ((features["outcome_status"] == "known") & (features["assessment_year"] == run["validation_year"])).any():
+        context.log.warning(f"no child of the validation cohort {run['validation_year']} is in model.features")
+        return [], {"model_version": run["model_version"], "validation_year": run["validation_year"]}
     truth = settings.truth_dir()
     true_p = true_probabilities(conn, truth) if truth else None
-    table, curves = evaluate(run, read_features(conn), true_p)
+    table, curves = evaluate(run, features, true_p)
     overall = table[table["group_kind"] == "all"].set_index("model")
     chosen = run["chosen_model"]
     figures = {f"{m}_{k}": float(overall.loc[m, k]) for m in overall.index for k in ("accuracy", "auc", "brier", "ece")

@@ -26,11 +26,16 @@ def _cards(context: AssetExecutionContext, conn) -> tuple[pd.DataFrame, dict]:
     from gmoda_assets.school_readiness import report
 
     run = latest_run(conn)
+    if run is None:
+        return [], {"model_version": "none: no model trained yet"}
     cursor = conn.execute("SELECT * FROM model.evaluation WHERE run_id = %s", (run["run_id"],))
     evaluation = pd.DataFrame(cursor.fetchall(), columns=[d.name for d in cursor.description])
-    card = report.model_card(run, evaluation, read_features(conn))
     earlier = conn.execute("SELECT run_id, model_version, generated_at, markdown FROM model.model_card "
                            "WHERE run_id <> %s", (run["run_id"],)).fetchall()
+    if evaluation.empty:  # nothing evaluated (no validation cohort left): the cards written so far stay
+        kept = conn.execute("SELECT run_id, model_version, generated_at, markdown FROM model.model_card").fetchall()
+        return kept, {"model_version": run["model_version"], "model_card": "none: the run has no evaluation"}
+    card = report.model_card(run, evaluation, read_features(conn))
     cards = pd.DataFrame([*earlier, (run["run_id"], run["model_version"], datetime.now(timezone.utc), card)],
                          columns=list(MODEL_CARD_SPEC.columns))
     return cards, {"model_version": run["model_version"], "model_card": MetadataValue.md(card)}

@@ -83,6 +83,11 @@ def _runs(context: AssetExecutionContext, conn) -> tuple[pd.DataFrame, dict]:
         # Same data, same code: the same models. The current run stays, and no run is logged twice.
         context.log.info(f"training data and code unchanged since run {runs.iloc[-1]['run_id']}: kept")
         return runs, {"model_version": runs.iloc[-1]["model_version"], "retrained": False}
+    years = features.loc[features["outcome_status"] == "known", "assessment_year"].nunique()
+    if years < 2:  # a new install: nothing to learn from yet (model/features warns, enough_history_to_train)
+        context.log.warning(f"known outcomes in {years} assessment year(s): two are needed to train and validate; "
+                            "no model trained")
+        return runs, {"retrained": False, "assessment_years_known": int(years)}
     trained = train(features)
     split, chosen = trained["split"], trained["chosen"]
     run_id = int(runs["run_id"].max()) + 1 if len(runs) else 1

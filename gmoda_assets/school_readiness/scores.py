@@ -91,6 +91,8 @@ def score(run: dict, features: pd.DataFrame) -> pd.DataFrame:
     name = run["chosen_model"]
     model = training.loads(run["production_model"])
     pending = features[features["outcome_status"] == "pending"].reset_index(drop=True)
+    if pending.empty:
+        return pd.DataFrame(columns=list(SCORES_SPEC.columns))
     p = training.predict(name, model, pending)
     return pd.DataFrame({
         "person_key": pending["person_key"], "model_version": run["model_version"],
@@ -103,6 +105,8 @@ def score(run: dict, features: pd.DataFrame) -> pd.DataFrame:
 
 def _scores(context: AssetExecutionContext, conn) -> tuple[pd.DataFrame, dict]:
     run = latest_run(conn)
+    if run is None:
+        return [], {"model_version": "none: no model trained yet"}
     scores = score(run, read_features(conn))
     bands = scores["risk_band"].value_counts()
     context.log.info(f"{len(scores)} children scored by {run['model_version']}")

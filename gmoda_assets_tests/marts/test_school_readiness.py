@@ -15,8 +15,9 @@ COUNTS = {"a": ("C", "W1", 3, 2), "b": ("C", "W1", 40, 30), "c": ("C", "W1", 50,
 
 def recoverable(rows: list[tuple], measure: int) -> list[tuple[str, str]]:
     """The suppressed cells of ``rows`` (level, area, parent, children, reaching, percent) that the published
-    ones determine: x is determined when its unit vector lies in the row space of the group equations restricted
-    to the suppressed cells (the published values move to the other side)."""
+    ones determine: with the published values moved to the other side, the group equations (a total minus its
+    parts is 0) leave the suppressed cells free along their null space, and a cell is determined exactly when
+    every direction of that space leaves it unchanged."""
     cells = [(r[0], r[1]) for r in rows]
     parent = {(r[0], r[1]): r[2] for r in rows}
     up = {"lsoa": "ward", "ward": "council"}
@@ -26,9 +27,9 @@ def recoverable(rows: list[tuple], measure: int) -> list[tuple[str, str]]:
     if not hidden:
         return []
     equations = np.array([[(1 if c == g[0] else -1) if c in g else 0 for c in hidden] for g in groups], dtype=float)
-    rank = np.linalg.matrix_rank(equations)
-    return [c for i, c in enumerate(hidden)
-            if np.linalg.matrix_rank(np.vstack([equations, np.eye(len(hidden))[i]])) == rank]
+    _, values, directions = np.linalg.svd(equations)
+    free = directions[int((values > 1e-9).sum()):]  # a basis of the null space, one direction per row
+    return [c for i, c in enumerate(hidden) if np.all(np.abs(free[:, i]) < 1e-9)]
 
 
 def test_no_suppressed_cell_can_be_worked_out_from_the_published_totals():

@@ -166,3 +166,24 @@ def test_features_asset_is_published_with_its_checks(linked_month):
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dagster/row_count"].value == metadata["children_known"].value + metadata["children_pending"].value
     assert metadata["domains"].value == "births, health_visiting, early_education, social_care"
+
+
+def test_a_warehouse_without_outcomes_gives_no_features_and_trains_nothing(linked_month, warehouse_url):
+    """A new install (no births, outcomes or services yet): the features are empty, not an error, and no model
+    is trained, the runs table staying as it was."""
+    from dagster import build_asset_context
+
+    from gmoda_assets.school_readiness.model_runs import _runs
+
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute("TRUNCATE conformed.fact_births, conformed.fact_early_years_outcomes, "
+                     "conformed.fact_health_visiting_reviews, conformed.fact_funded_early_education, "
+                     "conformed.fact_social_care_episodes")
+        frame, counts = build(conn)
+        assert len(frame) == 0 and counts["children_known"] == counts["children_pending"] == 0
+        runs_before = conn.execute("SELECT count(*) FROM model.model_runs").fetchone()[0]
+        conn.execute("TRUNCATE model.features")  # as the published features of such a warehouse are
+        runs, metadata = _runs(build_asset_context(), conn)
+        assert len(runs) == runs_before and metadata["retrained"] is False
+        assert metadata["assessment_years_known"] == 0
+        conn.rollback()
