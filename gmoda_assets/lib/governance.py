@@ -6,8 +6,9 @@ Every product asset (``synthetic``, ``model``, ``signposting``, ``mart``) is a t
 the asset tag ``gmoda/purpose`` and puts the run-time check first in the asset's body. The rules are checked twice:
 
 * when the code location loads, ``check_code_location(defs)`` (in ``definitions.py``) walks the asset graph
-  and, for each asset with a purpose, every raw feed upstream of it (``["raw", partner, feed]``) must be
-  covered by an agreement in ``governance/agreements.yaml`` that is live today and permits that purpose; an
+  and, for each asset with a purpose, every raw feed upstream of it (``["raw", partner, feed]``; not those
+  reached only through the person keys of ``conformed.dim_person``, which say who is who and carry no feed's
+  content) must be covered by an agreement in ``governance/agreements.yaml`` that is live today and permits that purpose; an
   asset in a product schema, or with a purpose, that the factory did not make is refused too, since it would
   skip the run-time check;
 * when a product asset runs, ``require_agreements(context)`` re-checks the same against today's date, because
@@ -53,6 +54,8 @@ PER_FEED = "per_feed"
 PURPOSES = get_args(Purpose)
 # Schemas whose assets are products: each must declare what it is for.
 PRODUCT_SCHEMAS = ("synthetic", "model", "signposting", "mart")
+# The person dimension: the linkage's identities, purpose-neutral (see _used_upstream).
+IDENTITY = AssetKey(["conformed", "dim_person"])
 TODAY_ENV = "GMODA_TODAY"
 DRILL_ENV = "GMODA_DRILL"
 # Keys of the assets the product factory made: only those carry the run-time check.
@@ -191,6 +194,19 @@ def _feed_id(key: AssetKey) -> str | None:
     return f"{key.path[1]}.{key.path[2]}" if len(key.path) == 3 and key.path[0] == "raw" else None
 
 
+def _used_upstream(graph: BaseAssetGraph, key: AssetKey) -> set[AssetKey]:
+    """The assets upstream of ``key`` whose content it uses: every ancestor, except what lies only behind the person
+    keys (``IDENTITY``). Every conformed fact looks its person key up there, and the linkage behind it compares
+    records of every feed to find who is who; knowing that two records are one person uses no feed's content for
+    the product's purpose. A product reading the linked layer's own tables (households, say) uses their feeds."""
+    seen, todo = set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys - seen - {IDENTITY}:
+            seen.add(parent)
+            todo.append(parent)
+    return seen
+
+
 def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date) -> list[str]:
     feed_ids = {c.feed_id for c in feed_contracts()}
     problems = []
@@ -205,7 +221,7 @@ def _problems(graph: BaseAssetGraph, keys: Iterable[AssetKey], on: date) -> list
             continue
         if graph.get(key).tags.get(AGREEMENTS_TAG) == PER_FEED:
             continue  # it keeps only rows of feeds with a live agreement, and its suite's blocking check proves it
-        for upstream in sorted(graph.get_ancestor_asset_keys(key), key=lambda k: k.path):
+        for upstream in sorted(_used_upstream(graph, key), key=lambda k: k.path):
             if upstream.path[0] != "raw":
                 continue
             feed_id = _feed_id(upstream)

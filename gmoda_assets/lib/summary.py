@@ -28,6 +28,7 @@ def print_summary(url: str, tallies: list) -> None:
     import psycopg
 
     from gmoda_assets.synthetic.release import summary_lines
+    from gmoda_assets.school_readiness.evaluation import model_summary
 
     print("\n=== GM ODA run summary ===")
     if tallies:
@@ -59,6 +60,9 @@ def print_summary(url: str, tallies: list) -> None:
             "SELECT partner, file_name, reason->>'message' FROM ops.drops WHERE status = 'quarantined' ORDER BY processed_at"
         ).fetchall()
         synthetic = summary_lines(conn)
+        model = model_summary(conn)
+    for line in model:
+        print(line)
     print(f"Drops held back from staging (shrank past the volume guard; `gmoda drops accept` to let through): {len(held)}")
     for drop_id, value, previous in held:
         print(f"  {drop_id}: {value:g} against {previous:g}")

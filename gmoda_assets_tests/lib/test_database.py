@@ -48,6 +48,7 @@ def test_schema_setup_is_idempotent(warehouse_url):
     from gmoda_assets.signposting.agencies import agencies, role
 
     assert roles == {"gmoda_loader", "gmoda_transformer", "gmoda_analyst", "gmoda_linkage_reviewer",
+                     "gmoda_school_readiness",
                      *map(role, agencies())}
 
 
