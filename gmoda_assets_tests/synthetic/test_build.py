@@ -47,3 +47,14 @@ def test_every_risk_check_fails_on_copies_left_in(setting, monkeypatch):
     quality = build.synthesise_children(real, kept).quality
     failed = set(quality[~quality.passed].check_name)
     assert set(RISK) <= failed
+
+
+@pytest.mark.parametrize("children", [0, 4])
+def test_a_warehouse_with_too_few_children_releases_what_it_can(setting, children):
+    """A new install (no child assessed yet) or a handful of children: the release is made, its risk measured and
+    kept; the utility is left unmeasured (its checks, which warn, say so), not an error."""
+    real, config = setting
+    made = build.synthesise_children(real.head(children), config)
+    quality = made.quality
+    assert len(made.children) <= children and list(made.children.columns) == ["synthetic_id", *config.columns]
+    assert set(quality.check_name) == set(RISK) and quality.passed.all(), quality

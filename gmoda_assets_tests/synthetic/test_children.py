@@ -106,3 +106,14 @@ def test_release_files_a_partner_can_share(built, warehouse_url, tmp_path):
         assert f"| {name} | {'yes' if blocking else 'no'} | passed |" in report or not blocking
     # The run summary shows every check with its figures.
     assert len(lines) == 1 + len(QUALITY_CHECKS) and "distance_to_closest_record" in "".join(lines)
+
+
+def test_a_warehouse_without_assessed_children_gives_none(linked_month, warehouse_url):
+    """Before any council has delivered an EYFSP result (a new install, a refresh of one partner's drop) there are
+    no real children, not an error."""
+    with psycopg.connect(warehouse_url) as conn:
+        assert len(real_children(conn, CONFIG.columns)) > 500
+        conn.execute("DELETE FROM conformed.fact_early_years_outcomes")
+        none = real_children(conn, CONFIG.columns)
+        conn.rollback()
+    assert none.empty and list(none.columns) == CONFIG.columns
