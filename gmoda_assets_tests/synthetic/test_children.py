@@ -117,3 +117,15 @@ def test_a_warehouse_without_assessed_children_gives_none(linked_month, warehous
         none = real_children(conn, CONFIG.columns)
         conn.rollback()
     assert none.empty and list(none.columns) == CONFIG.columns
+
+
+def test_too_few_children_release_with_risk_measured_and_utility_left_unmeasured(built, monkeypatch):
+    """A warehouse with a handful of assessed children (a new install) does not fail the refresh: what is
+    released is measured for risk (the blocking checks), and utility, which needs more children, warns."""
+    from gmoda_assets.synthetic import assets
+
+    monkeypatch.setattr(assets, "real_children", lambda conn, columns: real_children(conn, columns).head(12))
+    few = materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    assert few.success
+    failed = {e.check_name for e in few.get_asset_check_evaluations() if not e.passed}
+    assert failed and not failed & RISK
