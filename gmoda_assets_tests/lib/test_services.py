@@ -174,8 +174,11 @@ def test_ingest_and_refresh_run_across_separate_processes_and_sigterm_stops_them
                 if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION} == set(
             job.asset_layer.asset_graph.get_check_keys_for_assets(materialised))
         spans = _step_spans(instance, run_id)
-        pids = {pid for _, _, pid in spans.values()}
-        assert len(pids) == len(spans) > 40  # nothing shared in memory: one process per step
+        # Nothing shared in memory: each step ran in a worker process started for it alone (the worker announces
+        # its step and pid; pids alone can repeat, since the machine reuses them within a long run).
+        workers = [(e.step_key, int(e.event_specific_data.metadata["pid"].value)) for e in events
+                   if e.event_type == DagsterEventType.STEP_WORKER_STARTED]
+        assert sorted(workers) == sorted((step, pid) for step, (_, _, pid) in spans.items()) and len(spans) > 40
         # Nor through files: Dagster's storage holds captured logs (of steps and sensor ticks) and no output of any
         # step (an IO manager would write one file per asset, named by its key, without a suffix).
         storage = Path(os.environ["DAGSTER_HOME"]) / "storage"
