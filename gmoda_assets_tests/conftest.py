@@ -10,7 +10,7 @@ pyproject.toml, so the order below is the order they are handed out):
   and signposting packages' are), all on one worker, one after another: that worker builds the month once, and
   nothing that empties or rebuilds raw, staging, linked or conformed (``platform`` and the tests that load data of
   their own) runs on it before they are done;
-- then the tests marked ``slow`` and the UI tests, so that none of them starts last and ends the run alone;
+- then the UI tests and the tests marked ``slow``, so that none of them starts last and ends the run alone;
 - the tests of a package or module that share a package- or module-scoped fixture go to one worker, which builds
   the fixture once (the UI tests' running ``gmoda ui``, for one).
 """
@@ -56,11 +56,14 @@ def _group(item) -> str | None:
 
 
 def _rank(item) -> int:
-    """Hand-out order: the shared month's readers, then the slow tests and the package groups (the biggest
-    units), then the rest."""
+    """Hand-out order, biggest units first, so that none starts late and ends the run alone: the shared month's
+    readers, then the package groups (the UI tests: a running ``gmoda ui`` and a refresh from the browser), then
+    the slow tests (a module marked slow as a whole is one group), then the rest."""
     if STAGED in item.fixturenames:
         return 0
-    return 1 if item.get_closest_marker("slow") or _shared_scope(item) == "package" else 2
+    if _shared_scope(item) == "package":
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
 
 
 def pytest_collection_modifyitems(config, items):
