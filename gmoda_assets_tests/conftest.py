@@ -117,12 +117,24 @@ def platform(warehouse_url, instance):
 
 
 @pytest.fixture(scope="session")
-def simulated_month(tmp_path_factory) -> Path:
-    """One month of small-scale simulated drops (increments carry their backfill), made once per process."""
+def simulated_month(tmp_path_factory, worker_id) -> Path:
+    """One month of small-scale simulated drops (increments carry their backfill), made once per test run: under
+    ``-n`` the first worker to need it writes it into the run's temporary folder, which every worker shares, and
+    the others wait for it (the same seed gives the same files: ``simulate/test_files.py``). Tests copy from it
+    and read it; none changes it."""
+    import fcntl
+
     from gmoda_assets.simulate import simulate
 
-    out = tmp_path_factory.mktemp("sim") / "landing"
-    simulate(out, scale="small", seed=7, months=1)
+    # A worker's base folder is popen-gw<n> inside the run's own; without -n the base folder is the run's.
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "simulated_month" / "landing"
+    with (shared / "simulated_month.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (out.parent / "complete").exists():
+            shutil.rmtree(out.parent, ignore_errors=True)  # what a worker killed while writing left
+            simulate(out, scale="small", seed=7, months=1)
+            (out.parent / "complete").touch()
     return out
 
 
