@@ -10,6 +10,10 @@ from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import FeedContract, match_file
 from gmoda_assets.resources import LocalLandingZone
 
+# SQL: the file a raw row's drop id names (<partner>.<feed>/<file>@<hash>), read from the row alone, so rows the
+# ledger does not list are found too.
+FILE_OF_DROP = "substring(_drop_id FROM '/(.*)@[0-9a-f]+$')"
+
 
 def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
     """Empty landing zone and quarantine, empty raw tables and ledger, no drops registered."""
