@@ -10,7 +10,7 @@ pyproject.toml, so the order below is the order they are handed out):
   and signposting packages' are), all on one worker, one after another: that worker builds the month once, and
   nothing that empties or rebuilds raw, staging, linked or conformed (``platform`` and the tests that load data of
   their own) runs on it before they are done;
-- then the tests marked ``slow`` and the UI tests, so that none of them starts last and ends the run alone;
+- then the UI tests and the tests marked ``slow``, so that none of them starts last and ends the run alone;
 - the tests of a package or module that share a package- or module-scoped fixture go to one worker, which builds
   the fixture once (the UI tests' running ``gmoda ui``, for one).
 """
@@ -56,11 +56,14 @@ def _group(item) -> str | None:
 
 
 def _rank(item) -> int:
-    """Hand-out order: the shared month's readers, then the slow tests and the package groups (the biggest
-    units), then the rest."""
+    """Hand-out order, biggest units first, so that none starts late and ends the run alone: the shared month's
+    readers, then the package groups (the UI tests: a running ``gmoda ui`` and a refresh from the browser), then
+    the slow tests (a module marked slow as a whole is one group), then the rest."""
     if STAGED in item.fixturenames:
         return 0
-    return 1 if item.get_closest_marker("slow") or _shared_scope(item) == "package" else 2
+    if _shared_scope(item) == "package":
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
 
 
 def pytest_collection_modifyitems(config, items):
@@ -114,12 +117,24 @@ def platform(warehouse_url, instance):
 
 
 @pytest.fixture(scope="session")
-def simulated_month(tmp_path_factory) -> Path:
-    """One month of small-scale simulated drops (increments carry their backfill), made once per process."""
+def simulated_month(tmp_path_factory, worker_id) -> Path:
+    """One month of small-scale simulated drops (increments carry their backfill), made once per test run: under
+    ``-n`` the first worker to need it writes it into the run's temporary folder, which every worker shares, and
+    the others wait for it (the same seed gives the same files: ``simulate/test_files.py``). Tests copy from it
+    and read it; none changes it."""
+    import fcntl
+
     from gmoda_assets.simulate import simulate
 
-    out = tmp_path_factory.mktemp("sim") / "landing"
-    simulate(out, scale="small", seed=7, months=1)
+    # A worker's base folder is popen-gw<n> inside the run's own; without -n the base folder is the run's.
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "simulated_month" / "landing"
+    with (shared / "simulated_month.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (out.parent / "complete").exists():
+            shutil.rmtree(out.parent, ignore_errors=True)  # what a worker killed while writing left
+            simulate(out, scale="small", seed=7, months=1)
+            (out.parent / "complete").touch()
     return out
 
 

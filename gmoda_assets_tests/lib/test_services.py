@@ -128,6 +128,7 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
     return most
 
 
+@pytest.mark.slow
 def test_ingest_and_refresh_run_across_separate_processes_and_sigterm_stops_them_all(
         platform, instance, defs, simulated_month, tmp_path):
     from dagster_graphql import DagsterGraphQLClient

@@ -39,6 +39,8 @@ NHS_COUNCIL_PRECISION, NHS_COUNCIL_RECALL = 0.99, 0.97
 # People placed in one household who live together in the simulator's world: every such pair on simulated data
 # (seed 42: 1,008 of 1,008); a chained household (a mistaken tenancy or incident address) would cost far more.
 HOUSEHOLD_PRECISION = 0.95
+# Two rounds simulated, loaded and linked before the first test: minutes, shared by the module's tests.
+pytestmark = pytest.mark.slow
 
 
 def _refresh():

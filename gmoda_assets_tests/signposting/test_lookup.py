@@ -93,7 +93,8 @@ def test_lookup_by_each_kind_of_identifier(child, practitioners, warehouse_url, 
 
 def test_a_fuzzy_match_is_flagged_and_a_weak_one_not_returned(child, practitioners, warehouse_url):
     identifiers, household = child
-    typo = identifiers.given_name[:-1] + ("A" if identifiers.given_name[-1] != "A" else "E")
+    # One letter changed (names are compared in capitals, so "Sophia" -> "SophiA" would be no change at all).
+    typo = identifiers.given_name[:-1] + ("A" if identifiers.given_name[-1].upper() != "A" else "E")
     with _as(warehouse_url, practitioners["gmp"]) as conn:
         fuzzy = lookup(conn, dataclasses.replace(identifiers, nhs_number=None, given_name=typo), REASON)
         weak = lookup(conn, Identifiers(date_of_birth=identifiers.date_of_birth), REASON)
