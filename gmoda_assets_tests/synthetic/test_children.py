@@ -117,3 +117,24 @@ def test_a_warehouse_without_assessed_children_gives_none(linked_month, warehous
         none = real_children(conn, CONFIG.columns)
         conn.rollback()
     assert none.empty and list(none.columns) == CONFIG.columns
+
+
+def test_a_run_with_no_children_assessed_releases_none_and_succeeds(built, warehouse_url, monkeypatch, tmp_path):
+    """The nightly refresh of a new install (no EYFSP result delivered yet): an empty release, its risk checks
+    passed, its utility checks warning that nothing was measured; not a failed run. (Last in this module: it
+    empties the release the tests above read.)"""
+    from gmoda_assets.synthetic import assets
+    from gmoda_assets.synthetic.release import export, summary_lines
+
+    monkeypatch.setattr(assets, "real_children", lambda conn, columns: real_children(conn, columns).head(0))
+    result = materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    assert result.success
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert all(evaluations[name] for name in RISK)
+    assert not any(evaluations[name] for name, blocking, _ in QUALITY_CHECKS if not blocking)
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("SELECT count(*) FROM synthetic.children").fetchone()[0] == 0
+        lines = summary_lines(conn)
+    # The release files and the run summary say so.
+    assert export(warehouse_url, tmp_path)["children"] == 0 and (tmp_path / "report.md").is_file()
+    assert len(lines) == 1 + len(QUALITY_CHECKS) and "not measured" in "".join(lines)
