@@ -133,7 +133,7 @@ def _synthesise(context: AssetExecutionContext, conn: Connection, candidates) ->
     failing = made.quality[~made.quality.passed]
     context.log.info(f"{len(made.children)} synthetic children from {len(real)} real ones; figures outside their "
                      f"limits: {', '.join(sorted(set(failing.check_name))) or 'none'}")
-    if rates := made.figures.get("council_key_rates"):  # not measured with too few children
+    if rates := made.figures.get("council_key_rates"):  # not measured when too few children were released
         rates["table"] = MetadataValue.md(rates["table"])
     return {**made.summary, CHECK_FIGURES: made.figures}
 
