@@ -17,7 +17,7 @@ from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.lib.tables import CHECK_FIGURES, Column, TableSpec, Written
 from gmoda_assets.synthetic.config import synthetic_config
-from gmoda_assets.synthetic.source import real_children, source_assets
+from gmoda_assets.synthetic.source import LINEAGE, real_children, source_assets
 
 KEY = ("synthetic", "children")
 CONFIG = synthetic_config()
@@ -159,7 +159,7 @@ CHILDREN = TableSpec(
     "disclosure-risk checks fail is never published; utility and risk figures are in synthetic.children_quality "
     "and on each check. Configuration: gmoda_assets/synthetic/synthetic.yaml. Purpose: synthetic_data.",
     CHILDREN_COLUMNS,
-    Written(_synthesise, assets=source_assets()),
+    Written(_synthesise, assets=source_assets(), column_lineage=LINEAGE),
     purpose="synthetic_data",
     companions=(QUALITY,),
 )

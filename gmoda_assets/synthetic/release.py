@@ -73,7 +73,7 @@ def report(children, quality) -> str:
              "| check | blocks release | result | figures (value against limit) |", "|---|---|---|---|"]
     for name, blocking, _ in QUALITY_CHECKS:
         rows = quality[quality.check_name == name]
-        result = "passed" if len(rows) and rows.passed.all() else f"{(~rows.passed).sum()} outside the limit"
+        result = _result(rows, f"{(~rows.passed).sum()} outside the limit")
         lines.append(f"| {name} | {'yes' if blocking else 'no'} | {result} | {_headline(rows)} |")
     rates = quality[quality.check_name == "council_key_rates"]
     lines += ["", "Key rates by council (%; a real rate resting on too few children is not shown):", "",
@@ -81,6 +81,10 @@ def report(children, quality) -> str:
     for row in rates.itertuples(index=False):
         lines.append(f"| {row.council_code} | {row.measure} | {_percent(row.real)} | {_percent(row.synthetic)} |")
     return "\n".join(lines) + "\n"
+
+
+def _result(rows, failed: str) -> str:
+    return "not measured" if rows.empty else "passed" if rows.passed.all() else failed
 
 
 def _headline(rows) -> str:
@@ -107,7 +111,7 @@ def summary_lines(conn: psycopg.Connection) -> list[str]:
     lines = ["Synthetic children: utility and disclosure risk of the release (risk checks block it):"]
     for name, blocking, _ in QUALITY_CHECKS:
         rows = quality[quality.check_name == name]
-        state = "passed" if len(rows) and rows.passed.all() else "FAILED"
+        state = _result(rows, "FAILED")
         lines.append(f"  {name:<28} {'risk   ' if blocking else 'utility'} {state:<7} {_headline(rows)}")
     return lines
 

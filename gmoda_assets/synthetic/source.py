@@ -25,7 +25,7 @@ from psycopg import Connection
 
 from gmoda_assets.school_readiness import cohort
 from gmoda_assets.school_readiness.config import settings
-from gmoda_assets.school_readiness.domains import (BIRTHS, EARLY_EDUCATION, HEALTH_VISITING, features_as_of,
+from gmoda_assets.school_readiness.domains import (ASQ, BIRTHS, EARLY_EDUCATION, HEALTH_VISITING, features_as_of,
                                                    fill_nothing_recorded)
 
 if TYPE_CHECKING:
@@ -46,6 +46,21 @@ _ASSESSMENTS = """
 """
 # The real children's columns as the synthesis reads them, named as synthetic.children names them.
 _RENAMED = {"assessed_council_code": "council_code", "assessment_year": "academic_year"}
+# Where each synthetic column's values are drawn from.
+LINEAGE = {
+    "council_code": ((cohort.FACTS[2], "council_code"),),
+    "ward17cd": ((ASSESSED, "geography_key"), (GEOGRAPHY, "ward17cd")),
+    "imd_decile": ((ASSESSED, "geography_key"), (GEOGRAPHY, "imd19_decile")),
+    "academic_year": ((ASSESSED, "academic_year"),),
+    "birth_month": ((BIRTHS.fact, "birth_month_date_key"), (ASSESSED, "birth_month")),
+    **{c: ((ASSESSED, c),) for c in ("sex", "ethnicity", "first_language", "fsm_eligible", "sen_provision", "gld")},
+    **{c: ((BIRTHS.fact, c),) for c in ("mother_age", "birth_weight_grams", "gestation_weeks")},
+    "hv_reviews": ((HEALTH_VISITING.fact, "review_date_key"),),
+    "ever_breastfed": ((HEALTH_VISITING.fact, "breastfeeding"),),
+    **{c: ((HEALTH_VISITING.fact, c), (HEALTH_VISITING.fact, "review_date_key")) for c in ASQ},
+    "two_year_funded": ((EARLY_EDUCATION.fact, "funding_stream"), (EARLY_EDUCATION.fact, "start_date_key")),
+    "funded_terms": ((EARLY_EDUCATION.fact, "start_date_key"),),
+}
 
 
 def source_assets() -> tuple[tuple[str, ...], ...]:

@@ -118,12 +118,14 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
 def category_codes(values: pd.Series, reference: pd.Series) -> np.ndarray:
     """Integer codes of ``values`` among the categories of ``reference`` (sorted as text; missing is -1, and a
     value ``reference`` lacks is -2)."""
-    known = reference[reference.notna()]
-    categories = pd.Index(sorted(set(known.astype(str))))
-    values = pd.Series(values, dtype=object)
-    codes = categories.get_indexer(values.astype(str)).astype(float)
-    codes[codes < 0] = -2
-    codes[values.isna().to_numpy()] = -1
+    known = np.asarray(reference, dtype=object)
+    categories = np.unique(known[~pd.isna(known)].astype(str))
+    values = np.asarray(values, dtype=object)
+    text = values.astype(str)
+    where = np.searchsorted(categories, text).clip(0, max(len(categories) - 1, 0))
+    found = (categories[where] == text) if len(categories) else np.zeros(len(text), dtype=bool)
+    codes = np.where(found, where, -2).astype(float)
+    codes[pd.isna(values)] = -1
     return codes
 
 

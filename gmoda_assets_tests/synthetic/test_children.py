@@ -1,6 +1,6 @@
-"""synthetic.children built by a real Dagster run from the shared simulated month: released with every utility
-and risk check and its figures, readable by an analyst's login; and refused, the last release kept, when the
-synthesiser copies the real children."""
+"""synthetic.children built by a real Dagster run from the shared simulated month (linked, with its person
+keys): released with every utility and risk check and its figures, readable by an analyst's login; and refused,
+the last release kept, when the synthesiser copies the real children."""
 
 import psycopg
 import pytest
@@ -17,7 +17,7 @@ RISK = {name for name, blocking, _ in QUALITY_CHECKS if blocking}
 
 
 @pytest.fixture(scope="module")
-def built(linked_month):
+def built(staged_month):
     return materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
 
 
@@ -108,7 +108,7 @@ def test_release_files_a_partner_can_share(built, warehouse_url, tmp_path):
     assert len(lines) == 1 + len(QUALITY_CHECKS) and "distance_to_closest_record" in "".join(lines)
 
 
-def test_a_warehouse_without_assessed_children_gives_none(linked_month, warehouse_url):
+def test_a_warehouse_without_assessed_children_gives_none(staged_month, warehouse_url):
     """Before any council has delivered an EYFSP result (a new install, a refresh of one partner's drop) there are
     no real children, not an error."""
     with psycopg.connect(warehouse_url) as conn:
@@ -119,13 +119,23 @@ def test_a_warehouse_without_assessed_children_gives_none(linked_month, warehous
     assert none.empty and list(none.columns) == CONFIG.columns
 
 
-def test_too_few_children_release_with_risk_measured_and_utility_left_unmeasured(built, monkeypatch):
-    """A warehouse with a handful of assessed children (a new install) does not fail the refresh: what is
-    released is measured for risk (the blocking checks), and utility, which needs more children, warns."""
+@pytest.mark.parametrize("assessed", [12, 0])
+def test_too_few_children_release_with_risk_measured_and_utility_left_unmeasured(built, warehouse_url, monkeypatch,
+                                                                                 tmp_path, assessed):
+    """A warehouse with a handful of assessed children, or none (a new install), does not fail the refresh: what
+    is released is measured for risk (the blocking checks), and utility, which needs more children, warns that it
+    was not measured, in the checks, the release files and the run summary. (Last in this module: it changes the
+    release the tests above read.)"""
     from gmoda_assets.synthetic import assets
+    from gmoda_assets.synthetic.release import export, summary_lines
 
-    monkeypatch.setattr(assets, "real_children", lambda conn, columns: real_children(conn, columns).head(12))
+    monkeypatch.setattr(assets, "real_children", lambda conn, columns: real_children(conn, columns).head(assessed))
     few = materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
     assert few.success
     failed = {e.check_name for e in few.get_asset_check_evaluations() if not e.passed}
-    assert failed and not failed & RISK
+    assert failed == {name for name, blocking, _ in QUALITY_CHECKS if not blocking}
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("SELECT count(*) FROM synthetic.children").fetchone()[0] <= assessed
+        lines = summary_lines(conn)
+    assert export(warehouse_url, tmp_path)["children"] <= assessed and (tmp_path / "report.md").is_file()
+    assert len(lines) == 1 + len(QUALITY_CHECKS) and "not measured" in "".join(lines)
