@@ -104,6 +104,17 @@ def _stop_and_check(ui: subprocess.Popen, sig: int, log: Path) -> None:
     assert not survivors, f"left running after {signal.Signals(sig).name}: {survivors}"
 
 
+def _kill_all(ui: subprocess.Popen) -> None:
+    """After a failure: SIGKILL to gmoda ui and every process below it. Its services run in sessions of their own,
+    so a signal to its process group alone would leave them running, orphaned."""
+    for pid in [*_descendants(ui.pid), ui.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ui.wait()
+
+
 def _step_spans(instance, run_id: str) -> dict[str, tuple[float, float, int]]:
     """Each step's (start, end, process id) from the run's events."""
     spans: dict[str, list] = {}
@@ -192,7 +203,7 @@ def test_ingest_and_refresh_run_across_separate_processes_and_sigterm_stops_them
     finally:
         instance.event_log_storage.delete_concurrency_limit(WAREHOUSE_POOL)
         if ui.poll() is None:
-            os.killpg(ui.pid, signal.SIGKILL)
+            _kill_all(ui)
 
 
 def test_sigint_stops_every_process_without_a_terminal(warehouse_url, tmp_path):
@@ -204,4 +215,4 @@ def test_sigint_stops_every_process_without_a_terminal(warehouse_url, tmp_path):
         _stop_and_check(ui, signal.SIGINT, log)
     finally:
         if ui.poll() is None:
-            os.killpg(ui.pid, signal.SIGKILL)
+            _kill_all(ui)
