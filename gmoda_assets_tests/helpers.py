@@ -10,6 +10,10 @@ from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import FeedContract, match_file
 from gmoda_assets.resources import LocalLandingZone
 
+# SQL: the file a raw row's drop id names (<partner>.<feed>/<file>@<hash>), read from the row alone, so rows the
+# ledger does not list are found too.
+FILE_OF_DROP = "substring(_drop_id FROM '/(.*)@[0-9a-f]+$')"
+
 
 def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
     """Empty landing zone and quarantine, empty raw tables and ledger, no drops registered."""
@@ -81,3 +85,12 @@ def deliver(partner: str, file_name: str, header: list[str], rows: list[list[str
     with path.open("w", encoding=contract.encoding, newline="") as handle:
         csv.writer(handle, delimiter=contract.delimiter, quotechar=contract.quote, lineterminator="\n").writerows([header, *rows])
     return path
+
+
+def catalog_columns(conn, table: str) -> list[tuple[str, str, str | None]]:
+    """The table's columns as the catalog holds them: name, type (as ``format_type`` names it) and comment, in
+    order; for comparing with a spec's ``[(name, column.type, column.description)]``."""
+    return conn.execute("""
+        SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
+        FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum""", (table,)).fetchall()

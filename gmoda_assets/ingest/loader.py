@@ -30,12 +30,13 @@ from gmoda_assets.lib.redaction import redacted
 from gmoda_assets.resources.landing_zone import CHUNK_BYTES, LandingZone
 
 LINEAGE_COLUMNS = {
-    "_drop_id": "Drop (Dagster partition key) that delivered the row: <partner>.<feed>/<file>@<hash>.",
-    "_file_name": "Name of the delivered file.",
-    "_content_hash": "SHA-256 of the delivered file.",
+    "_drop_id": "Drop (Dagster partition key) that delivered the row: <partner>.<feed>/<file>@<hash>. The file's "
+                "name, full SHA-256 and size are its row in ops.drops (JOIN ops.drops ON drop_id = _drop_id).",
     "_row_number": "Data row number in the file, 1 for the first row after the header.",
     "_loaded_at": "When the row was loaded.",
 }
+# Lineage an older install kept on every row; now kept once per drop, in ops.drops.
+PER_DROP_LINEAGE = {"_file_name": "file_name", "_content_hash": "content_hash"}
 SNIFF_BYTES = 64 * 1024
 SPOOL_IN_MEMORY_BYTES = 16 << 20  # larger files are spooled to a temporary file
 BOM = b"\xef\xbb\xbf"
@@ -106,6 +107,11 @@ def require_raw_table(conn, contract: FeedContract) -> None:
     only at set-up, by the administrator: a table the loader created would be the loader's to update."""
     existing = _raw_columns(conn, contract)
     missing = [c.name for c in contract.columns if c.db_name not in existing]
+    if per_row := sorted(existing & set(PER_DROP_LINEAGE)):
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} still has column(s) {', '.join(per_row)} on every row, "
+            f"which the loader no longer fills (ops.drops keeps them once per drop); nothing loaded. The platform "
+            f"team must run `gmoda db init` (as the administrator) to bring raw up to date.")
     if missing:
         state = f"lacks column(s) {', '.join(missing)}" if existing else "does not exist"
         raise RawTableOutdated(
@@ -114,26 +120,28 @@ def require_raw_table(conn, contract: FeedContract) -> None:
 
 
 def ensure_raw_table(conn, contract: FeedContract) -> None:
-    """Create the feed's raw table, or add columns a newer contract has; documented with COMMENT ON. Set-up
-    only: run by the administrator, who owns raw, so no other role can update or delete its rows."""
+    """Create the feed's raw table, or bring an older one up to date (columns a newer contract has, lineage kept
+    once per drop); documented with COMMENT ON. Set-up only: run by the administrator, who owns raw, so no other
+    role can update or delete its rows."""
     table = raw_table_ident(contract)
     existing = _raw_columns(conn, contract)
     missing = [c for c in contract.columns if c.db_name not in existing]
     if existing:
         _index_drops(conn, contract)
+        _drop_per_row_lineage(conn, contract, existing)
     if not missing:
         return
     if not existing:
         # Lineage values come from settings the loader makes for its transaction, and the row number from a
-        # sequence only that feed's (serialised) loads draw on, so COPY can write straight into the table.
+        # sequence only that feed's (serialised) loads draw on, so COPY can write straight into the table. What
+        # is the same for every row of a drop (file name, hash, size) is kept once, in ops.drops: on every row it
+        # more than halved the speed of COPY (``bench/raw_load.py``).
         conn.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(_row_sequence(contract)))
         cols = [sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns]
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ({}, "
                 "_drop_id text NOT NULL DEFAULT current_setting('gmoda.drop_id'), "
-                "_file_name text NOT NULL DEFAULT current_setting('gmoda.file_name'), "
-                "_content_hash text NOT NULL DEFAULT current_setting('gmoda.content_hash'), "
                 "_row_number integer NOT NULL DEFAULT nextval({}) - current_setting('gmoda.row_base')::bigint, "
                 "_loaded_at timestamptz NOT NULL DEFAULT now())"
             ).format(table, sql.SQL(", ").join(cols), sql.Literal(f"raw.{contract.raw_table}__row_seq"))
@@ -160,6 +168,30 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
         conn.execute(
             sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(table, sql.Identifier(col.db_name), sql.Literal(note))
         )
+
+
+def _drop_per_row_lineage(conn, contract: FeedContract, existing: set[str]) -> None:
+    """Bring an older raw table to lineage kept once per drop: its per-row file name and hash are dropped, but
+    only once every drop in the table is shown to have the same values in ops.drops, so nothing is lost. A
+    disagreement leaves the columns in place and names the drop (set-up, by the administrator)."""
+    per_row = [column for column in PER_DROP_LINEAGE if column in existing]
+    if not per_row:
+        return
+    table = raw_table_ident(contract)
+    disagreeing = conn.execute(sql.SQL(
+        "SELECT r._drop_id FROM (SELECT DISTINCT _drop_id, {} FROM {}) r "
+        "LEFT JOIN ops.drops d ON d.drop_id = r._drop_id AND {} WHERE d.drop_id IS NULL ORDER BY 1 LIMIT 1").format(
+        sql.SQL(", ").join(map(sql.Identifier, per_row)), table,
+        sql.SQL(" AND ").join(sql.SQL("d.{} = r.{}").format(sql.Identifier(PER_DROP_LINEAGE[c]), sql.Identifier(c))
+                              for c in per_row))).fetchone()
+    if disagreeing:
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} holds rows of drop {disagreeing[0]} whose "
+            f"{' or '.join(per_row)} differ from the drop's row in ops.drops (or it has none); those columns are "
+            f"kept until the ledger and the table agree.")
+    conn.execute(sql.SQL("ALTER TABLE {} {}").format(table, sql.SQL(", ").join(
+        sql.SQL("DROP COLUMN {}").format(sql.Identifier(c)) for c in per_row)))
+    conn.execute(sql.SQL("COMMENT ON COLUMN {}._drop_id IS {}").format(table, sql.Literal(LINEAGE_COLUMNS["_drop_id"])))
 
 
 def _row_sequence(contract: FeedContract) -> sql.Identifier:
@@ -404,9 +436,8 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
             conn.execute("DISCARD SEQUENCES")
             base = conn.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))).fetchone()[0]
             conn.execute(
-                "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.file_name', %s, true), "
-                "set_config('gmoda.content_hash', %s, true), set_config('gmoda.row_base', %s, true)",
-                (drop_id, file_name, content_hash, str(base)),
+                "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.row_base', %s, true)",
+                (drop_id, str(base)),
             )
             copy_sql = sql.SQL(
                 "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"

@@ -24,12 +24,12 @@ TRUTH = "truth"  # DuckDB table: feed_id, record_key, true_person
 
 
 def true_people(conn, duck, truth_dir: Path) -> int:
-    """``TRUTH``: each staged record's true person, from the raw row it was staged from."""
+    """``TRUTH``: each staged record's true person, from the file and row it was staged from (the row's drop
+    names its file in ops.drops)."""
     rows = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {feed} AS feed_id, s.record_key, r._file_name, r._row_number FROM {staged} s "
-                "JOIN {raw} r USING (_drop_id, _row_number)").format(
-            feed=sql.Literal(c.feed_id), staged=sql.Identifier("staging", staging_table(c)),
-            raw=sql.Identifier("raw", c.raw_table))
+        sql.SQL("SELECT {feed} AS feed_id, s.record_key, d.file_name, s._row_number FROM {staged} s "
+                "JOIN ops.drops d ON d.drop_id = s._drop_id").format(
+            feed=sql.Literal(c.feed_id), staged=sql.Identifier("staging", staging_table(c)))
         for c in feed_contracts())
     records.load(conn, duck, rows, "staged_rows", {"feed_id": "text", "record_key": "text", "file_name": "text",
                                                    "row": "integer"})

@@ -47,15 +47,14 @@ def latest_run(conn) -> dict | None:
 
 def true_probabilities(conn, truth: Path) -> pd.Series:
     """Each linked child's true probability of GLD (simulation only), found through their EYFSP records: staged
-    record -> raw row -> the truth's person of that row."""
+    record -> its file (the drop's, in ops.drops) and row -> the truth's person of that row."""
     import pandas as pd
 
     eyfsp = [c for c in feed_contracts() if c.kind == "eyfsp"]
     rows = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT f.person_key, r._file_name, r._row_number FROM conformed.fact_early_years_outcomes AS f "
-                "JOIN {staged} AS s USING (record_key) JOIN {raw} AS r USING (_drop_id, _row_number) "
-                "WHERE f.person_key <> -1").format(
-            staged=sql.Identifier("staging", staging_table(c)), raw=sql.Identifier("raw", c.raw_table))
+        sql.SQL("SELECT f.person_key, d.file_name, s._row_number FROM conformed.fact_early_years_outcomes AS f "
+                "JOIN {staged} AS s USING (record_key) JOIN ops.drops AS d ON d.drop_id = s._drop_id "
+                "WHERE f.person_key <> -1").format(staged=sql.Identifier("staging", staging_table(c)))
         for c in eyfsp)
     records = pd.DataFrame(conn.execute(rows).fetchall(), columns=["person_key", "file_name", "row"])
     links = pd.read_csv(truth / "record_links.csv.gz", usecols=["file_name", "row", "person_id"])

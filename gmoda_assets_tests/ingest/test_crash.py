@@ -16,7 +16,7 @@ from gmoda_assets.ingest.drops import HASH_CHARS
 from gmoda_assets.ingest.recovery import drop_runs
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
-from gmoda_assets_tests.helpers import all_drop_keys, contract_of
+from gmoda_assets_tests.helpers import FILE_OF_DROP, all_drop_keys, contract_of
 from gmoda_assets_tests.ingest.sensing import launch, tick
 
 ROWS = 100_000  # enough for the COPY to take a second or more, so it can be caught in the middle
@@ -50,7 +50,7 @@ def _copy_backend(url: str, timeout: float = 180) -> int:
 
 def _held(url: str, file_name: str) -> tuple[int, list]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _file_name = %s", (file_name,)).fetchone()[0]
+        rows = conn.execute(f"SELECT count(*) FROM raw.nhs__births WHERE {FILE_OF_DROP} = %s", (file_name,)).fetchone()[0]
         ledger = conn.execute("SELECT status, rows_loaded FROM ops.drops WHERE file_name = %s", (file_name,)).fetchall()
     return rows, ledger
 

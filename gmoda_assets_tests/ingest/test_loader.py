@@ -164,3 +164,52 @@ def test_set_up_gives_an_older_raw_table_its_block_range_index(warehouse_url):
     assert [(name, "USING brin" in definition) for name, definition in indexes] == [("nhs__births__drop_range", True)]
     assert cache == (ROW_NUMBER_CACHE,)
     assert "Bitmap Index Scan on nhs__births__drop_range" in plan, plan
+
+
+def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform, warehouse_url, simulated_month):
+    """An older install kept the file name and hash on every raw row. The loader refuses such a table, naming
+    `gmoda db init`; set-up drops the two columns only when every drop's values agree with its ledger row (a
+    disagreement is named and keeps them), and the join on ops.drops then gives every row its file and hash."""
+    from gmoda_assets.ingest.loader import RawTableOutdated
+
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+
+    def deliver(day: int, body: list[bytes]) -> str:
+        delivered = path.parent / f"GM_CHIS_Births_202510{day}.csv"
+        delivered.write_bytes(b"".join([lines[0], *body]))
+        return Drop("nhs", delivered.name, contract.feed_id, hashlib.sha256(delivered.read_bytes()).hexdigest()).drop_id
+
+    first, second = deliver(20, lines[1:21]), deliver(21, lines[21:31])
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        try:
+            load_drop(conn, platform, contract, first)
+            with conn.transaction():  # the table as the older set-up made it, its rows as the older loader filled them
+                for column, setting in (("_file_name", "file_name"), ("_content_hash", "content_hash")):
+                    conn.execute(f"ALTER TABLE raw.nhs__births ADD COLUMN {column} text")
+                    conn.execute(f"UPDATE raw.nhs__births r SET {column} = d.{setting} FROM ops.drops d "
+                                 "WHERE d.drop_id = r._drop_id")
+                    conn.execute(f"ALTER TABLE raw.nhs__births ALTER COLUMN {column} SET NOT NULL, "
+                                 f"ALTER COLUMN {column} SET DEFAULT current_setting('gmoda.{setting}')")
+            with pytest.raises(RawTableOutdated, match=r"still has column\(s\) _content_hash, _file_name .*`gmoda db init`"):
+                load_drop(conn, platform, contract, second)
+
+            conn.execute("UPDATE raw.nhs__births SET _content_hash = 'f00' WHERE _row_number = 7")
+            with pytest.raises(RawTableOutdated, match=rf"rows of drop {first} whose _file_name or _content_hash differ"):
+                ensure_raw_table(conn, contract)
+            held = conn.execute("SELECT count(DISTINCT _content_hash) FROM raw.nhs__births").fetchone()[0]
+            assert held == 2, "a disagreement keeps the per-row values"
+
+            conn.execute("UPDATE raw.nhs__births r SET _content_hash = d.content_hash FROM ops.drops d "
+                         "WHERE d.drop_id = r._drop_id")
+            ensure_raw_table(conn, contract)
+            columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
+                                                  "table_schema = 'raw' AND table_name = 'nhs__births' AND column_name LIKE '\\_%'")]
+            assert sorted(columns) == ["_drop_id", "_loaded_at", "_row_number"]
+            assert load_drop(conn, platform, contract, second).rows_loaded == 10
+            lineage = conn.execute("SELECT d.file_name, d.content_hash, count(*) FROM raw.nhs__births r "
+                                   "JOIN ops.drops d ON d.drop_id = r._drop_id GROUP BY 1, 2 ORDER BY 1").fetchall()
+        finally:  # whatever happened, the table is left as set-up makes it for the other tests
+            conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN IF EXISTS _file_name, DROP COLUMN IF EXISTS _content_hash")
+    assert [(name, n) for name, _, n in lineage] == [("GM_CHIS_Births_20251020.csv", 20), ("GM_CHIS_Births_20251021.csv", 10)]
+    assert [first[-12:], second[-12:]] == [content_hash[:12] for _, content_hash, _ in lineage]

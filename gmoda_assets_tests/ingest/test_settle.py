@@ -11,7 +11,7 @@ import pytest
 
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
-from gmoda_assets_tests.helpers import all_drop_keys, contract_of, file_rows
+from gmoda_assets_tests.helpers import FILE_OF_DROP, all_drop_keys, contract_of, file_rows
 from gmoda_assets_tests.ingest.sensing import launch, tick
 
 
@@ -40,7 +40,7 @@ def _births(simulated_month):
 
 def _raw_births(url: str, file_name: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _file_name = %s", (file_name,)).fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM raw.nhs__births WHERE {FILE_OF_DROP} = %s", (file_name,)).fetchone()[0]
 
 
 def _start_writing(simulated_month, pieces: int, pause: float) -> tuple[Path, bytes, SlowWriter]:

@@ -161,7 +161,7 @@ RAW_WRITES = [
 def test_nobody_but_the_administrator_updates_or_deletes_raw(probes, group, via):
     with connect_as(probes, group, via) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == (group if via == "platform" else LOGINS[group])
-        for table, column in (("nhs__births", "_file_name"), (PROBE, "v")):  # a feed's table, and one holding a row
+        for table, column in (("nhs__births", "_drop_id"), (PROBE, "v")):  # a feed's table, and one holding a row
             for statement in RAW_WRITES + ([] if group == "gmoda_loader" else ["INSERT INTO raw.{t} ({c}) VALUES ('added')"]):
                 with pytest.raises(errors.InsufficientPrivilege):
                     conn.execute(statement.format(t=table, c=column))
@@ -261,7 +261,7 @@ def test_set_up_mends_an_older_install(probes):
     try:
         database.apply_sql(probes)
         with connect_as(probes, "gmoda_loader") as conn:
-            for table, column in (("nhs__births", "_file_name"), ("test_roles_old", "v")):
+            for table, column in (("nhs__births", "_drop_id"), ("test_roles_old", "v")):
                 with pytest.raises(errors.InsufficientPrivilege):
                     conn.execute(f"UPDATE raw.{table} SET {column} = 'changed'")
             assert conn.execute("SELECT v FROM raw.test_roles_old").fetchall() == [("as delivered",)]
