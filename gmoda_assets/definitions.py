@@ -15,6 +15,7 @@ from gmoda_assets.ingest.jobs import ingest_jobs, quarantine_unrecognised_file
 from gmoda_assets.ingest.sensors import drop_sensors
 from gmoda_assets.lib.governance import check_code_location
 from gmoda_assets.linkage import households, people, quality, review
+from gmoda_assets.linkage.assets import RUNS_SPEC as LINKAGE_RUNS
 from gmoda_assets.linkage.assets import linked_assets
 from gmoda_assets.marts import early_years
 from gmoda_assets.marts import school_readiness as school_readiness_mart
@@ -26,7 +27,7 @@ from gmoda_assets.synthetic import assets as synthetic
 
 # Every table past raw declared by a spec (gmoda_assets.lib.tables): one asset each.
 TABLE_SPECS = [POSTCODE_LOOKUP, *STAGING_SPECS, LINKAGE_FEATURES, *dimensions.SPECS, *facts_council.SPECS,
-               *facts_health_police_housing.SPECS, *people.SPECS, *households.SPECS, *quality.SPECS,
+               *facts_health_police_housing.SPECS, LINKAGE_RUNS, *people.SPECS, *households.SPECS, *quality.SPECS,
                *review.SPECS, *early_years.SPECS, *family.SPECS, *alerts.SPECS, *synthetic.SPECS,
                *school_readiness.SPECS, school_readiness_mart.GLD_BY_AREA]
 

@@ -6,9 +6,10 @@ its landing zone, quarantine, database cluster and Dagster instance are its own.
 
 How the tests are spread over the workers (``--dist loadgroup --no-loadscope-reorder``, set in
 pyproject.toml, so the order below is the order they are handed out):
-- the tests that read ``staged_month`` first, all on one worker, one after another: that worker builds the month
-  once, and nothing that empties or rebuilds raw, staging or conformed (``platform`` and the tests that load
-  data of their own) runs on it before they are done;
+- the tests that read ``staged_month`` first (directly, or through a fixture built on it, as the school-readiness
+  and signposting packages' are), all on one worker, one after another: that worker builds the month once, and
+  nothing that empties or rebuilds raw, staging, linked or conformed (``platform`` and the tests that load data of
+  their own) runs on it before they are done;
 - then the tests marked ``slow`` and the UI tests, so that none of them starts last and ends the run alone;
 - the tests of a package or module that share a package- or module-scoped fixture go to one worker, which builds
   the fixture once (the UI tests' running ``gmoda ui``, for one).
@@ -127,15 +128,17 @@ def simulated_month(tmp_path_factory) -> Path:
 class StagedMonth:
     drops: Path  # the simulated month's drops, as the partners delivered them
     ingest: object  # the IngestReport of loading every drop into raw
-    build: object  # the result of the one Dagster run that built staging, the dimensions and every fact
+    build: object  # the result of the one Dagster run that built staging, the linked layer, dimensions and facts
 
 
 @pytest.fixture(scope="session")
 def staged_month(warehouse_url, instance, defs, simulated_month) -> StagedMonth:
     """The simulated month loaded into raw by Dagster runs in ``instance`` (a run per drop, as the sensors would),
-    then staging, the linkage features, the dimensions and every fact built from it in one run, once per test
-    process. For tests that only read raw, the ledger, staging or conformed: a test that changes them uses
-    ``platform`` and data of its own."""
+    then staging, the linkage features, the linked layer, the dimensions and every fact (with its person keys)
+    built from it in one run, once per test process: the platform the products (school readiness, signposting,
+    synthetic data, marts) are built on. For tests that only read raw, the ledger, staging, linked or conformed,
+    or that put back what they change before they end: a test that changes them for good uses ``platform`` and
+    data of its own."""
     from dagster import materialize
 
     from gmoda_assets.conform.dimensions import dimension_assets
@@ -146,6 +149,7 @@ def staged_month(warehouse_url, instance, defs, simulated_month) -> StagedMonth:
     from gmoda_assets.conform.staging import staging_assets
     from gmoda_assets.ingest.runner import ingest_landing_zone
     from gmoda_assets.lib import settings
+    from gmoda_assets.linkage.assets import linked_assets
     from gmoda_assets.resources import Warehouse
     from gmoda_assets_tests.helpers import copy_drops, reset_platform
 
@@ -153,7 +157,7 @@ def staged_month(warehouse_url, instance, defs, simulated_month) -> StagedMonth:
     copy_drops(simulated_month, settings.landing_dir())
     report = ingest_landing_zone(instance, defs, landing)
     assert report.tally.failures == [], report.tally.failures
-    build = materialize([postcode_lookup, *staging_assets, linkage_features, *dimension_assets, *council_assets,
-                         *fact_assets_hpp], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    build = materialize([postcode_lookup, *staging_assets, linkage_features, *linked_assets, *dimension_assets,
+                         *council_assets, *fact_assets_hpp], resources={"warehouse": Warehouse()}, raise_on_error=False)
     assert build.success, [e.step_key for e in build.get_step_failure_events()]
     return StagedMonth(simulated_month, report, build)

@@ -85,3 +85,12 @@ def deliver(partner: str, file_name: str, header: list[str], rows: list[list[str
     with path.open("w", encoding=contract.encoding, newline="") as handle:
         csv.writer(handle, delimiter=contract.delimiter, quotechar=contract.quote, lineterminator="\n").writerows([header, *rows])
     return path
+
+
+def catalog_columns(conn, table: str) -> list[tuple[str, str, str | None]]:
+    """The table's columns as the catalog holds them: name, type (as ``format_type`` names it) and comment, in
+    order; for comparing with a spec's ``[(name, column.type, column.description)]``."""
+    return conn.execute("""
+        SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
+        FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum""", (table,)).fetchall()

@@ -116,7 +116,19 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA staging, conformed, linked, synthetic, model, signposting, mart TO gmoda_transformer;
 
 GRANT USAGE ON SCHEMA synthetic, mart TO gmoda_analyst;
-GRANT SELECT ON ALL TABLES IN SCHEMA synthetic, mart TO gmoda_analyst;
+-- Every published table, never a candidate: a candidate whose checks failed stays for inspection until the next
+-- build (gmoda_assets/lib/publish.py), and what failed a disclosure check must not reach analysts.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT table_schema, table_name, table_name LIKE '%\_\_candidate' AS candidate
+             FROM information_schema.tables WHERE table_schema IN ('synthetic', 'mart') LOOP
+        EXECUTE format(CASE WHEN t.candidate THEN 'REVOKE ALL ON %I.%I FROM gmoda_analyst'
+                            ELSE 'GRANT SELECT ON %I.%I TO gmoda_analyst' END, t.table_schema, t.table_name);
+    END LOOP;
+END
+$$;
 
 -- Tables created later. Default privileges apply to objects created by one given role, so they are set for
 -- every role that creates tables: the administrator (raw tables, ops.drops, the conformed tables of sql/2*) and

@@ -4,7 +4,7 @@
 -- Only the transformer reads or writes linked (sql/040_roles.sql): analysts never see who was linked to whom.
 -- Idempotent: re-running this file changes nothing.
 
--- Every run of the linkage, published or not (its comments are set by the linked/model_runs asset).
+-- Every run of the linkage, published or not (appended to by the linked/model_runs asset).
 CREATE TABLE IF NOT EXISTS linked.model_runs (
     run_id       integer PRIMARY KEY,
     dagster_run  text NOT NULL,

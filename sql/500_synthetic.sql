@@ -13,17 +13,27 @@ CREATE TABLE IF NOT EXISTS synthetic.children (
     sex                  text,
     ethnicity            text,
     first_language       text,
+    fsm_eligible         boolean,
+    mother_age           smallint,
     birth_weight_grams   integer,
     gestation_weeks      smallint,
+    hv_reviews           smallint,
+    ever_breastfed       boolean,
     asq_communication    smallint,
     asq_gross_motor      smallint,
     asq_fine_motor       smallint,
     asq_problem_solving  smallint,
     asq_personal_social  smallint,
-    fsm_eligible         boolean,
+    two_year_funded      boolean,
+    funded_terms         smallint,
     sen_provision        text,
     gld                  boolean
 );
+-- The school-readiness features read by person key since the first release (an install made before gets them
+-- at the end; columns are always named, never taken by position).
+ALTER TABLE synthetic.children ADD COLUMN IF NOT EXISTS mother_age smallint,
+    ADD COLUMN IF NOT EXISTS hv_reviews smallint, ADD COLUMN IF NOT EXISTS ever_breastfed boolean,
+    ADD COLUMN IF NOT EXISTS two_year_funded boolean, ADD COLUMN IF NOT EXISTS funded_terms smallint;
 
 CREATE TABLE IF NOT EXISTS synthetic.children_quality (
     check_name    text NOT NULL,

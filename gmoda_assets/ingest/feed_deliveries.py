@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, TableColumn, TableSchema, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 from psycopg import sql
 
 from gmoda_assets.ingest.loader import raw_table_ident, require_raw_table
@@ -11,29 +11,32 @@ from gmoda_assets.lib import database
 from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.quality import CheckDef, expectation, validate_in_postgres
+from gmoda_assets.lib.tables import Column, TableSpec, comment_changes
 from gmoda_assets.resources import WAREHOUSE_POOL, Warehouse
 
-KEY = ["ops", "feed_deliveries"]
-
-COLUMNS = {
-    "feed_id": ("text", "<partner>.<feed>, as in the feed contract."),
-    "partner": ("text", "Partner id."),
-    "feed": ("text", "Feed name."),
-    "delivery": ("text", "snapshot or increment."),
-    "cadence": ("text", "How often the feed is due, from its contract (weekly, monthly, quarterly)."),
-    "overdue_after_days": ("integer", "Days without a drop after which the feed is overdue: its cadence plus a week's grace."),
-    "agreement": ("text", "Data-sharing agreement the feed flows under."),
-    "drops_loaded": ("bigint", "Drops loaded into raw."),
-    "drops_duplicate": ("bigint", "Drops recognised as re-deliveries of content already held (nothing loaded)."),
-    "drops_quarantined": ("bigint", "Drops rejected and moved to quarantine with their reason."),
-    "drops_held_back": ("bigint", "Loaded drops the volume guard holds out of staging until someone accepts them."),
-    "rows_delivered": ("numeric", "Data rows in every drop processed (duplicates included)."),
-    "rows_loaded": ("numeric", "Rows the ledger says were loaded into raw."),
-    "rows_quarantined": ("numeric", "Rows set aside in quarantined files."),
-    "raw_rows": ("bigint", "Rows actually in the raw table; equals rows_loaded when everything reconciles."),
-    "last_drop_at": ("timestamptz", "When the feed's latest drop was processed."),
-    "days_since_last_drop": ("integer", "Days since then; null if the feed never delivered."),
-}
+# Rebuilt by its own asset, as the ledger's keeper: the spec gives it its column schema and comments.
+SPEC = TableSpec("ops", "feed_deliveries", "Per partner feed: drops and rows delivered, loaded and quarantined, "
+                                           "reconciled with raw.", {
+    "feed_id": Column("text", "<partner>.<feed>, as in the feed contract."),
+    "partner": Column("text", "Partner id."),
+    "feed": Column("text", "Feed name."),
+    "delivery": Column("text", "snapshot or increment."),
+    "cadence": Column("text", "How often the feed is due, from its contract (weekly, monthly, quarterly)."),
+    "overdue_after_days": Column("integer", "Days without a drop after which the feed is overdue: its cadence plus a "
+                                            "week's grace."),
+    "agreement": Column("text", "Data-sharing agreement the feed flows under."),
+    "drops_loaded": Column("bigint", "Drops loaded into raw."),
+    "drops_duplicate": Column("bigint", "Drops recognised as re-deliveries of content already held (nothing loaded)."),
+    "drops_quarantined": Column("bigint", "Drops rejected and moved to quarantine with their reason."),
+    "drops_held_back": Column("bigint", "Loaded drops the volume guard holds out of staging until someone accepts "
+                                        "them."),
+    "rows_delivered": Column("numeric", "Data rows in every drop processed (duplicates included)."),
+    "rows_loaded": Column("numeric", "Rows the ledger says were loaded into raw."),
+    "rows_quarantined": Column("numeric", "Rows set aside in quarantined files."),
+    "raw_rows": Column("bigint", "Rows actually in the raw table; equals rows_loaded when everything reconciles."),
+    "last_drop_at": Column("timestamp with time zone", "When the feed's latest drop was processed."),
+    "days_since_last_drop": Column("integer", "Days since then; null if the feed never delivered."),
+}, None)
 
 CHECKS = [
     CheckDef(
@@ -61,15 +64,15 @@ CHECKS = [
 
 
 @asset(
-    key=KEY,
+    key=SPEC.key,
     group_name="ops",
     pool=WAREHOUSE_POOL,
     deps=[AssetKey(c.asset_key) for c in feed_contracts()],
     kinds={"postgres"},
-    check_specs=[c.spec(KEY) for c in CHECKS],
+    check_specs=[c.spec(SPEC.key) for c in CHECKS],
     metadata={
-        "dagster/table_name": "ops.feed_deliveries",
-        "dagster/column_schema": TableSchema(columns=[TableColumn(n, t, description=d) for n, (t, d) in COLUMNS.items()]),
+        "dagster/table_name": SPEC.qualified_name,
+        "dagster/column_schema": SPEC.column_schema,
     },
 )
 def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
@@ -107,11 +110,10 @@ def feed_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
             GROUP BY f.feed_id, f.partner, f.feed, f.delivery, f.cadence, f.overdue_after_days, f.agreement, f.raw_rows
             ORDER BY f.feed_id
         """).format(feeds))
-        conn.execute("COMMENT ON TABLE ops.feed_deliveries IS 'Per partner feed: drops and rows delivered, loaded and quarantined, reconciled with raw.'")
-        for name, (_, text) in COLUMNS.items():
-            conn.execute(sql.SQL("COMMENT ON COLUMN ops.feed_deliveries.{} IS {}").format(sql.Identifier(name), sql.Literal(text)))
+        for comment in comment_changes(conn, SPEC):
+            conn.execute(comment)
         totals = conn.execute("SELECT count(*), sum(drops_loaded), sum(drops_quarantined), sum(raw_rows) FROM ops.feed_deliveries").fetchone()
-    results = validate_in_postgres(warehouse.sqlalchemy_url, "SELECT * FROM ops.feed_deliveries", CHECKS, KEY)
+    results = validate_in_postgres(warehouse.sqlalchemy_url, "SELECT * FROM ops.feed_deliveries", CHECKS, SPEC.key)
     return MaterializeResult(
         metadata={"dagster/row_count": totals[0], "drops_loaded": int(totals[1] or 0),
                   "drops_quarantined": int(totals[2] or 0), "raw_rows": int(totals[3] or 0)},

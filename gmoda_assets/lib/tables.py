@@ -62,6 +62,11 @@ A table with no ``CREATE TABLE`` in ``sql/`` (a staging table, generated from it
 again, in the publish transaction, should the spec's columns have changed. A build that writes more than one
 table (staging's rows and the rows it set aside) names the others as ``companions``: specs of their own,
 written and published with it, in the same transaction.
+
+A table whose build is not the factory's has a spec with no ``source``: a companion, or a table an asset of its
+own writes (``ops.feed_deliveries``, rebuilt by the ledger's keeper; ``linked.model_runs``, appended to by each
+linkage run). Its spec still holds its descriptions once: its asset shows ``column_schema`` and its build
+applies ``comment_changes``.
 """
 
 from __future__ import annotations
@@ -221,7 +226,7 @@ class TableSpec:
     name: str
     description: str  # the asset's description in the UI and the table's COMMENT
     columns: Mapping[str, Column]  # in the order of the CREATE TABLE
-    source: Tables | Query | Rows | Computed | Written | None
+    source: Tables | Query | Rows | Computed | Written | None  # None: a companion, or a table its own asset builds
     keys: StableKeys | None = None  # None: rebuilt whole at each build
     metrics: Mapping[str, str] = field(default_factory=dict)  # extra materialisation metadata: SQL aggregates
     purpose: str | None = None  # a product's purpose (gmoda_assets.lib.governance.PURPOSES)
@@ -270,11 +275,14 @@ class TableSpec:
         return sql.SQL(column.expression) if column.expression else sql.Identifier("s", name)
 
     @property
+    def column_schema(self) -> TableSchema:
+        return TableSchema(columns=[TableColumn(n, c.type, description=c.description) for n, c in self.columns.items()])
+
+    @property
     def metadata(self) -> dict:
         return {
             "dagster/table_name": self.qualified_name,
-            "dagster/column_schema": TableSchema(columns=[TableColumn(n, c.type, description=c.description)
-                                                          for n, c in self.columns.items()]),
+            "dagster/column_schema": self.column_schema,
             "dagster/column_lineage": TableColumnLineage(deps_by_column={
                 n: deps for n, c in self.columns.items() if (deps := self.source.lineage(n, c))}),
         }

@@ -1,30 +1,32 @@
 """The linked layer's assets: the linkage run (``linked/model_runs``) and the tables built from its output."""
 
-from dagster import (AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, TableColumn, TableSchema,
-                     asset)
-from psycopg import sql
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from gmoda_assets.lib.contracts import feed_contracts
 from gmoda_assets.lib.quality import validate_in_postgres
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.lib.table_assets import table_asset
+from gmoda_assets.lib.tables import Column, TableSpec, comment_changes
 from gmoda_assets.linkage import households, people, quality, review
 from gmoda_assets.linkage.config import linkage_config
 from gmoda_assets.linkage.run import run_linkage
 from gmoda_assets.resources import WAREHOUSE_POOL, Warehouse
 
-RUNS_KEY = list(people.RUNS)
-RUNS_DESCRIPTION = ("Every run of the record linkage, published or not: the trained model (Splink settings with m and "
-                    "u probabilities) and its figures (counts only).")
-RUN_COLUMNS = {
-    "run_id": ("integer", "Number of the linkage run, 1, 2, ... in order."),
-    "dagster_run": ("text", "Id of the Dagster run that ran it."),
-    "started_at": ("timestamp with time zone", "When the run started."),
-    "finished_at": ("timestamp with time zone", "When it finished linking, before its checks."),
-    "model": ("jsonb", "The trained model: Splink settings JSON with m and u probabilities per comparison level."),
-    "figures": ("jsonb", "Records, exact groups, profiles, pairs scored and matched, people, records by method, "
-                         "people by size, match-weight histogram and key changes: counts, never a value."),
-}
+# Appended to by each linkage run (sql/300_linked.sql creates it): the spec gives it its column schema and comments.
+RUNS_SPEC = TableSpec(*people.RUNS, (
+    "Every run of the record linkage, published or not: the trained model (Splink settings with m and u "
+    "probabilities) and its figures (counts only)."), {
+    "run_id": Column("integer", "Number of the linkage run, 1, 2, ... in order."),
+    "dagster_run": Column("text", "Id of the Dagster run that ran it."),
+    "started_at": Column("timestamp with time zone", "When the run started."),
+    "finished_at": Column("timestamp with time zone", "When it finished linking, before its checks."),
+    "model": Column("jsonb", "The trained model: Splink settings JSON with m and u probabilities per comparison "
+                             "level."),
+    "figures": Column("jsonb", "Records, exact groups, profiles, pairs scored and matched, people, records by "
+                               "method, people by size, match-weight histogram and key changes: counts, never a "
+                               "value."),
+}, None)
+RUNS_KEY = RUNS_SPEC.key
 _CHECKS = load_suite(RUNS_KEY)
 
 
@@ -41,8 +43,7 @@ def _identifier_sources() -> list[AssetKey]:
     kinds={"postgres", "duckdb"},
     pool=WAREHOUSE_POOL,
     check_specs=[c.spec(RUNS_KEY) for c in _CHECKS],
-    metadata={"dagster/table_name": "linked.model_runs", "dagster/column_schema": TableSchema(columns=[
-        TableColumn(n, t, description=d) for n, (t, d) in RUN_COLUMNS.items()])},
+    metadata={"dagster/table_name": RUNS_SPEC.qualified_name, "dagster/column_schema": RUNS_SPEC.column_schema},
 )
 def model_runs(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """One run of the record linkage (configuration: gmoda_assets/linkage/linkage.yaml). Records that share an NHS
@@ -55,10 +56,8 @@ def model_runs(context: AssetExecutionContext, warehouse: Warehouse) -> Material
     analysts cannot."""
     with warehouse.connect(autocommit=True) as conn:
         run = run_linkage(conn, linkage_config(), context.run_id)
-        conn.execute(sql.SQL("COMMENT ON TABLE linked.model_runs IS {}").format(sql.Literal(RUNS_DESCRIPTION)))
-        for name, (_, text) in RUN_COLUMNS.items():
-            conn.execute(sql.SQL("COMMENT ON COLUMN linked.model_runs.{} IS {}").format(sql.Identifier(name),
-                                                                                        sql.Literal(text)))
+        for comment in comment_changes(conn, RUNS_SPEC):
+            conn.execute(comment)
     results = validate_in_postgres(warehouse.sqlalchemy_url, "SELECT * FROM linked.linkage_output", _CHECKS,
                                    RUNS_KEY)
     figures = run.figures

@@ -34,7 +34,7 @@ _CHILDREN = """
         ORDER BY f.person_key, f.academic_year DESC, f.record_key)
     SELECT person_key, coalesce(b.birth_year, o.birth_year) AS birth_year,
            coalesce(b.birth_month, o.birth_month) AS birth_month, o.assessed_year, o.gld, o.assessed_council_code
-    FROM births AS b FULL JOIN outcomes AS o USING (person_key)
+    FROM births AS b FULL JOIN outcomes AS o USING (person_key) ORDER BY person_key
 """
 
 

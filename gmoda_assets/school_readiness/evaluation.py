@@ -137,20 +137,27 @@ def _evaluation(context: AssetExecutionContext, conn) -> tuple[pd.DataFrame, dic
 
 def model_summary(conn) -> list[str]:
     """Lines for the run summary: the current model's accuracy and AUC on its validation cohort beside the
-    majority class's, the pilot's model's (also on Stockport alone) and the Bayes-optimal."""
-    rows = conn.execute("""
-        SELECT e.model, e.is_chosen, e.children, e.accuracy, e.majority_accuracy, e.auc, r.model_version,
-               r.validation_year
-        FROM model.evaluation AS e JOIN model.model_runs AS r USING (run_id)
-        WHERE e.group_kind = 'all' ORDER BY NOT e.is_chosen, e.model""").fetchall()
-    if not rows:
+    majority class's, the pilot's model's (also on Stockport alone) and the Bayes-optimal, and the targets."""
+    import pandas as pd
+
+    from gmoda_assets.school_readiness import report
+
+    cursor = conn.execute("""
+        SELECT e.*, r.model_version, r.validation_year FROM model.evaluation AS e JOIN model.model_runs AS r
+        USING (run_id) WHERE e.run_id = (SELECT max(run_id) FROM model.evaluation)""")
+    table = pd.DataFrame(cursor.fetchall(), columns=[d.name for d in cursor.description])
+    if table.empty:
         return []
-    lines = [f"School readiness model {rows[0][6]} on the {rows[0][7]} cohort (accuracy, AUC):"]
-    for model, chosen, children, accuracy, majority, auc, _, _ in rows:
-        shown = f"{model} (chosen)" if chosen else model
-        lines.append(f"  {shown:<22} {accuracy:6.1%}  {auc if auc is not None else float('nan'):.3f}  "
-                     f"({children:,} children; majority class {majority:.1%})")
-    return lines
+    overall = table[table["group_kind"] == "all"].sort_values(["is_chosen", "model"], ascending=[False, True])
+    lines = [f"School readiness model {table['model_version'].iloc[0]} on the {table['validation_year'].iloc[0]} "
+             "cohort (accuracy, AUC):"]
+    for row in overall.itertuples():
+        shown = f"{row.model} (chosen)" if row.is_chosen else row.model
+        auc = row.auc if pd.notna(row.auc) else float("nan")
+        lines.append(f"  {shown:<22} {row.accuracy:6.1%}  {auc:.3f}  ({row.children:,} children; majority class "
+                     f"{row.majority_accuracy:.1%})")
+    chosen = overall.loc[overall["is_chosen"], "model"].iloc[0]
+    return lines + ["  " + line for line in report.targets(table, chosen).split("\n")]
 
 
 EVALUATION_SPEC = TableSpec(

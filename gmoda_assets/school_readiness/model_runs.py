@@ -1,8 +1,8 @@
 """``model.model_runs``: every published training run, each with its models stored in the warehouse (not in a
 local file), its metrics on the validation cohort, the features, the cohorts it learnt from and the code version.
 Scores name the run (``model_version``) that produced them. A run whose chosen model scores worse on the same
-validation cohort than the current one is not published (blocking check ``no_worse_than_the_current_model``):
-the current model stays, and so do its scores."""
+validation cohort (the same children) than the current one is not published (blocking check
+``no_worse_than_the_current_model``): the current model stays, and so do its scores."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def train(features: pd.DataFrame) -> dict:
         scored[name] = metrics.summary(validation["gld"].astype(bool).to_numpy(),
                                        training.predict(name, fitted[name], validation))
     chosen = min(training.CHOOSABLE, key=lambda n: scored[n]["brier"])
+    # Which children validated: a later run is held to this one's figures only on the same children.
+    cohort = hashlib.sha256(" ".join(sorted(map(str, split.validation["person_key"]))).encode()).hexdigest()[:16]
+    for figures in scored.values():
+        figures["validation_cohort"] = cohort
     known = features[features["outcome_status"] == "known"]
     return {"split": split, "fitted": fitted, "metrics": scored, "chosen": chosen,
             "production": training.fit(chosen, known)}
@@ -137,7 +141,8 @@ MODEL_RUNS_SPEC = TableSpec(
         "children_train": Column("integer", "Children in the training cohorts."),
         "children_validation": Column("integer", "Children in the validation cohort."),
         "metrics": Column("jsonb", "Each candidate's figures on the validation cohort: accuracy, majority-class "
-                                   "accuracy, balanced accuracy, ROC AUC, Brier score, expected calibration error."),
+                                   "accuracy, balanced accuracy, ROC AUC, Brier score, expected calibration error, "
+                                   "and a digest of the cohort's person keys."),
         "models": Column("bytea", "Every candidate as fitted on the training cohorts (pickled scikit-learn)."),
         "production_model": Column("bytea", "The chosen candidate refitted on every known cohort: what scores "
                                             "children (pickled scikit-learn)."),

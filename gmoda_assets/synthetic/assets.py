@@ -27,25 +27,35 @@ CHILDREN_COLUMNS = {
     "synthetic_id": Column("integer", "Number of the synthetic child, 1..n in each release; no real child has it."),
     "council_code": Column("text", "ONS code of the council area the synthetic child belongs to (the council that "
                                    "assessed the real children it was made from), E08000001 Bolton ... E08000010 Wigan."),
-    "ward17cd": Column("text", f"{_CHILD} home electoral ward (2017 ONS code); one of the real wards of its council."),
+    "ward17cd": Column("text", f"{_CHILD} home electoral ward (2017 ONS code) on its EYFSP record; one of the real "
+                               "wards of its council's children."),
     "imd_decile": Column("smallint", "Index of Multiple Deprivation 2019 decile of the home LSOA: 1 most deprived, 10 "
                                      "least."),
     "academic_year": Column("text", "Academic year of the assessment at the end of Reception, e.g. 2024/25."),
     "birth_month": Column("smallint", "Month of birth, 1-12."),
-    "sex": Column("text", "Sex: female, male or unknown."),
+    "sex": Column("text", "Sex as the school recorded it: female, male or unknown."),
     "ethnicity": Column("text", "Ethnicity as the school recorded it (codes as in contracts/kinds.yaml)."),
     "first_language": Column("text", "First language: english, other or unknown."),
-    "birth_weight_grams": Column("integer", "Birth weight in grams, to the nearest 10 g; null where the council "
-                                            "delivers no NHS number to join the birth record by (as for the real "
-                                            "children of that council)."),
+    "fsm_eligible": Column("boolean", "Eligible for free school meals (EYFSP record)."),
+    "mother_age": Column("smallint", "Mother's age in years at the birth (NHS birth record); null with no birth "
+                                     "record linked."),
+    "birth_weight_grams": Column("integer", "Birth weight in grams, to the nearest 10 g (NHS birth record); null "
+                                            "with no birth record linked."),
     "gestation_weeks": Column("smallint", "Gestation at birth in completed weeks (under 37: premature); null as "
                                           "birth_weight_grams."),
-    **{f"asq_{domain}": Column("smallint", f"ASQ-3 {label} score (0-60, in steps of 5) at the two-year health-"
-                                           "visiting review; null when not reviewed or not joined.")
+    "hv_reviews": Column("smallint", "Health-visiting reviews recorded before the prediction point (the earlier of "
+                                     "the 4th birthday and 31 August before Reception, as for the school-readiness "
+                                     "model)."),
+    "ever_breastfed": Column("boolean", "Breastfed (exclusively or partly) at any health-visiting review before the "
+                                        "prediction point; null when feeding was never recorded."),
+    **{f"asq_{domain}": Column("smallint", f"ASQ-3 {label} score (0-60, in steps of 5) at the latest completed two-"
+                                           "year health-visiting review before the prediction point; null when none.")
        for domain, label in (("communication", "communication"), ("gross_motor", "gross motor"),
                              ("fine_motor", "fine motor"), ("problem_solving", "problem solving"),
                              ("personal_social", "personal-social"))},
-    "fsm_eligible": Column("boolean", "Eligible for free school meals."),
+    "two_year_funded": Column("boolean", "Took up a funded two-year-old place (disadvantaged two-year-olds) before "
+                                         "the prediction point."),
+    "funded_terms": Column("smallint", "Terms of funded early education started before the prediction point."),
     "sen_provision": Column("text", "Special educational needs provision: none, sen_support or ehc_plan."),
     "gld": Column("boolean", "Reached a Good Level of Development at the end of Reception."),
 }
@@ -91,8 +101,9 @@ QUALITY_CHECKS = (
      "distance (synthetic) over what sampling alone gives for those numbers of children (value) is within the "
      "limit."),
     ("council_key_rates", False,
-     "In every council, the key rates (Good Level of Development, low birth weight, most deprived fifth) of the "
-     "synthetic children are within the allowed difference of the real ones, shown side by side."),
+     "In every council, the key rates (Good Level of Development, funded two-year-old place, low birth weight, "
+     "most deprived fifth) of the synthetic children are within the allowed difference of the real ones, shown "
+     "side by side."),
     ("train_synthetic_test_real", False,
      "A model of Good Level of Development trained on the synthetic children does nearly as well on real children "
      "it never saw as the same model trained on real ones: the AUC ratio (synthetic over real) is at least the "
@@ -115,15 +126,15 @@ def quality_check(name: str, blocking: bool, description: str) -> CheckDef:
 def _synthesise(context: AssetExecutionContext, conn: Connection, candidates) -> dict:
     from gmoda_assets.synthetic.build import synthesise_children  # pandas and scikit-learn: only when it runs
 
-    real = real_children(conn)
+    real = real_children(conn, CONFIG.columns)
     made = synthesise_children(real, CONFIG)
     copy_rows(conn, CHILDREN, candidates["children"], made.children)
     copy_rows(conn, QUALITY, candidates["children_quality"], made.quality)
     failing = made.quality[~made.quality.passed]
     context.log.info(f"{len(made.children)} synthetic children from {len(real)} real ones; figures outside their "
                      f"limits: {', '.join(sorted(set(failing.check_name))) or 'none'}")
-    rates = made.figures["council_key_rates"]
-    rates["table"] = MetadataValue.md(rates["table"])
+    if rates := made.figures.get("council_key_rates"):  # not measured when too few children were released
+        rates["table"] = MetadataValue.md(rates["table"])
     return {**made.summary, CHECK_FIGURES: made.figures}
 
 
@@ -137,12 +148,14 @@ QUALITY = TableSpec(
 CHILDREN = TableSpec(
     "synthetic", "children",
     "Synthetic children, safe to share: one row per synthetic child, as many per council area as it has real "
-    "children assessed at the end of Reception, made by sequential CART (synthpop's method) with one model per "
-    "council so that each area keeps its rates and relationships: home ward and deprivation, academic year, month "
-    "of birth, sex, ethnicity, first language, birth weight and gestation, ASQ-3 scores at two, free school meals, "
-    "SEN provision and Good Level of Development. Made only from the feeds whose agreements permit synthetic data "
-    "(EYFSP, NHS births and health visiting), never from the linked layer (whose linkage reads social care, police "
-    "and housing records). No row copies a real child, none is a replicated unique, and a release whose "
+    "linked children assessed at the end of Reception, made by sequential CART (synthpop's method) with one model "
+    "per council so that each area keeps its rates and relationships: home ward and deprivation, academic year, "
+    "month of birth, sex, ethnicity, first language, free school meals, the school-readiness features from birth "
+    "(mother's age, birth weight, gestation), health visiting (reviews, breastfeeding, ASQ-3 at two) and funded "
+    "early education (the two-year-old place, terms) as of the model's prediction point, SEN provision and Good "
+    "Level of Development. Read by person key from the conformed facts of the feeds whose agreements permit "
+    "synthetic data only (EYFSP, funded early education, NHS births and health visiting): no social care, police "
+    "or housing record. No row copies a real child, none is a replicated unique, and a release whose "
     "disclosure-risk checks fail is never published; utility and risk figures are in synthetic.children_quality "
     "and on each check. Configuration: gmoda_assets/synthetic/synthetic.yaml. Purpose: synthetic_data.",
     CHILDREN_COLUMNS,

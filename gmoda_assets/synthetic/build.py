@@ -26,6 +26,10 @@ QUALITY_COLUMNS = ["check_name", "measure", "council_code", "real", "synthetic",
 # A real rate resting on fewer children than disclosure.yaml's threshold is not shown beside the synthetic one:
 # it would say too much about them.
 MIN_SHOWN = rules().min_count
+# Fewer real or synthetic children than this (a new install, a warehouse with no assessment yet) leave the utility
+# unmeasured: its classifiers need children of both kinds in each of their folds. The risk is measured whatever
+# the numbers (an empty release discloses nothing), so the release is never held back for want of children.
+MIN_FOR_UTILITY = 10
 
 
 @dataclass
@@ -58,7 +62,8 @@ def synthesise_children(real: pd.DataFrame, config: SyntheticConfig) -> Synthesi
     quality = _Quality()
     measured = [Variable(config.by, "category"), *config.synthesised]
     _risk(quality, made, real, training, holdout, measured, config, copies_removed, uniques_removed)
-    _utility(quality, made, real, training, holdout, measured, config)
+    if min(len(training), len(holdout), len(made)) >= MIN_FOR_UTILITY:
+        _utility(quality, made, real, training, holdout, measured, config)
     children = made.assign(synthetic_id=np.arange(1, len(made) + 1))[["synthetic_id", *config.columns]]
     summary = {"real_children": len(real), "training_children": len(training), "holdout_children": len(holdout),
                "copies_removed": copies_removed, "replicated_uniques_removed": uniques_removed,

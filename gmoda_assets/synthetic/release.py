@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from gmoda_assets.lib import database
 from gmoda_assets.synthetic.assets import CHILDREN, QUALITY_CHECKS
@@ -23,7 +24,8 @@ def export(url: str, out: Path) -> dict:
     the number of children and where they went."""
     out.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(database.as_role(url, ANALYST)) as conn:
-        children = query_frame(conn, "SELECT * FROM synthetic.children ORDER BY synthetic_id")
+        children = query_frame(conn, sql.SQL("SELECT {} FROM synthetic.children ORDER BY synthetic_id").format(
+            sql.SQL(", ").join(map(sql.Identifier, CHILDREN.columns))))
         quality = _figures(conn)
     # Nullable integers stay integers in the files (pandas would make them floats).
     for name, column in CHILDREN.columns.items():

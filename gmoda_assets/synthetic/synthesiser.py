@@ -41,6 +41,9 @@ def synthesise(real: pd.DataFrame, by: str, variables: Sequence[Variable], seed:
 def _synthesise_group(real: pd.DataFrame, variables: Sequence[Variable], rng: np.random.Generator, min_leaf: int,
                       size: int) -> pd.DataFrame:
     synthetic = pd.DataFrame(index=range(size))
+    # Tree inputs, each column encoded once: the real rows' all at once, the synthetic rows' as they are drawn.
+    x_real = encode(real, variables, real)
+    x_synthetic = np.zeros((size, len(variables)))
     for position, variable in enumerate(variables):
         values = real[variable.name].to_numpy(dtype=object)
         if position == 0 or len(real) < 2 * min_leaf:
@@ -48,35 +51,35 @@ def _synthesise_group(real: pd.DataFrame, variables: Sequence[Variable], rng: np
             leaves_real = np.zeros(len(real), dtype=int)
             leaves_synthetic = np.zeros(size, dtype=int)
         else:
-            before = variables[:position]
-            leaves_real, leaves_synthetic = _leaves(real, synthetic, before, variable, rng, min_leaf)
+            leaves_real, leaves_synthetic = _leaves(x_real[:, :position], x_synthetic[:, :position],
+                                                    real[variable.name], variable, rng, min_leaf)
             donors = _donors(leaves_real, leaves_synthetic, rng)
         drawn = values[donors] if size else values[:0]
         if variable.kind == "number":
             drawn = _numbers(drawn, values, variable, leaves_real, leaves_synthetic, rng)
         synthetic[variable.name] = drawn
+        x_synthetic[:, position] = encode(synthetic, [variable], real)[:, 0]
     return synthetic
 
 
-def _leaves(real: pd.DataFrame, synthetic: pd.DataFrame, before: Sequence[Variable], target: Variable,
+def _leaves(x_real: np.ndarray, x_synthetic: np.ndarray, target_values: pd.Series, target: Variable,
             rng: np.random.Generator, min_leaf: int) -> tuple[np.ndarray, np.ndarray]:
-    """The leaf of a tree fitted on the real rows (predicting ``target`` from ``before``) that each real and each
-    synthetic row falls in."""
+    """The leaf of a tree fitted on the real rows (``x_real``: the variables before ``target``, encoded),
+    predicting ``target`` (``target_values``), that each real and each synthetic row falls in."""
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    x_real, x_synthetic = encode_pair(real, synthetic, before)
     if target.kind == "number":
-        y = pd.to_numeric(real[target.name], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(target_values, errors="coerce").to_numpy(dtype=float)
         observed = y[~np.isnan(y)]
         # Missing values sit below every real one, so the tree can set them apart; donors keep them missing.
         floor = (observed.min() - (np.ptp(observed) or 1.0)) if len(observed) else 0.0
         y = np.where(np.isnan(y), floor, y)
         tree = DecisionTreeRegressor(min_samples_leaf=min_leaf, random_state=int(rng.integers(2**31)))
     else:
-        y = category_codes(real[target.name], real[target.name])
+        y = category_codes(target_values, target_values)
         tree = DecisionTreeClassifier(min_samples_leaf=min_leaf, random_state=int(rng.integers(2**31)))
     if len(np.unique(y)) < 2:
-        return np.zeros(len(real), dtype=int), np.zeros(len(synthetic), dtype=int)
+        return np.zeros(len(x_real), dtype=int), np.zeros(len(x_synthetic), dtype=int)
     tree.fit(x_real, y)
     return tree.apply(x_real), tree.apply(x_synthetic)
 
@@ -115,24 +118,26 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
 def category_codes(values: pd.Series, reference: pd.Series) -> np.ndarray:
     """Integer codes of ``values`` among the categories of ``reference`` (sorted as text; missing is -1, and a
     value ``reference`` lacks is -2)."""
-    categories = sorted({str(v) for v in reference if not _missing(v)})
-    index = {c: i for i, c in enumerate(categories)}
-    return np.array([-1 if _missing(v) else index.get(str(v), -2) for v in values], dtype=float)
+    known = reference[reference.notna()]
+    categories = pd.Index(sorted(set(known.astype(str))))
+    values = pd.Series(values, dtype=object)
+    codes = categories.get_indexer(values.astype(str)).astype(float)
+    codes[codes < 0] = -2
+    codes[values.isna().to_numpy()] = -1
+    return codes
+
+
+def encode(frame: pd.DataFrame, variables: Sequence[Variable], reference: pd.DataFrame) -> np.ndarray:
+    """The ``variables`` of ``frame`` as tree inputs: categories as codes of ``reference``'s categories, numbers as
+    they are (missing left missing, which scikit-learn's trees handle)."""
+    columns = [category_codes(frame[v.name], reference[v.name]) if v.kind == "category"
+               else pd.to_numeric(frame[v.name], errors="coerce").to_numpy(dtype=float) for v in variables]
+    return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
 
 
 def encode_pair(real: pd.DataFrame, other: pd.DataFrame, variables: Sequence[Variable]) -> tuple[np.ndarray, np.ndarray]:
-    """The ``variables`` of two frames as tree inputs: categories as codes of the real categories, numbers as
-    they are (missing left missing, which scikit-learn's trees handle)."""
-    def encode(frame: pd.DataFrame) -> np.ndarray:
-        columns = [category_codes(frame[v.name], real[v.name]) if v.kind == "category"
-                   else pd.to_numeric(frame[v.name], errors="coerce").to_numpy(dtype=float) for v in variables]
-        return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
-
-    return encode(real), encode(other)
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
+    """``encode`` of two frames by the categories of the first."""
+    return encode(real, variables, real), encode(other, variables, real)
 
 
 def row_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:

@@ -15,6 +15,10 @@
 * ``train_synthetic_test_real``: a model of an outcome trained on the synthetic rows and on real training rows,
   each tested on the same real holdout rows (AUC): the synthetic rows are useful for modelling if the first comes
   close to the second.
+
+The classifiers read a category as one column of codes, which a tree splits as finely as it needs, not one
+column per category: the same trees, many times faster on Greater Manchester's two hundred wards. The
+distances (``design_matrix``) need one column per category.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from gmoda_assets.synthetic.synthesiser import category_codes
+from gmoda_assets.synthetic.synthesiser import category_codes, encode, encode_pair
 from gmoda_assets.synthetic.variables import Rate, Variable
 
 
@@ -54,7 +58,7 @@ def _stacked(real: pd.DataFrame, synthetic: pd.DataFrame, variables: Sequence[Va
     if sample:
         real = real.iloc[rng.permutation(len(real))[:sample]]
         synthetic = synthetic.iloc[rng.permutation(len(synthetic))[:sample]]
-    x = np.vstack([design_matrix(real, variables, real), design_matrix(synthetic, variables, real)])
+    x = np.vstack(encode_pair(real, synthetic, variables))
     y = np.r_[np.zeros(len(real)), np.ones(len(synthetic))]
     return x, y
 
@@ -183,8 +187,8 @@ def train_synthetic_test_real(real_train: pd.DataFrame, real_holdout: pd.DataFra
             return float("nan")
         model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
         with one_thread():
-            model.fit(design_matrix(train, predictors, real_train), y_train)
-            scores = model.predict_proba(design_matrix(test, predictors, real_train))[:, 1]
+            model.fit(encode(train, predictors, real_train), y_train)
+            scores = model.predict_proba(encode(test, predictors, real_train))[:, 1]
         return float(roc_auc_score(y_test, scores))
 
     synthetic_auc, real_auc = fitted_auc(synthetic), fitted_auc(real_train)

@@ -22,6 +22,7 @@ from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.lib.tables import Column, Computed, Lookup, Query, TableSpec
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import failure_message
+from gmoda_assets_tests.helpers import catalog_columns
 
 LOGIN = "test_tables_transformer"
 CREATE_TABLE = """
@@ -103,19 +104,12 @@ def build(asset, warehouse: Warehouse, succeed: bool = True):
     return result
 
 
-def catalog(conn, table: str) -> list[tuple]:
-    return conn.execute("""
-        SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
-        FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum""", (table,)).fetchall()
-
-
 @pytest.mark.parametrize("spec", TABLE_SPECS, ids=lambda s: s.name)
 def test_catalog_matches_the_spec(warehouse_url, spec):
     """The CREATE TABLE in sql/ has the spec's columns, in order and of its types, with a foreign key for each
     key looked up in a dimension; the set-up gave the table and every column the spec's description."""
     with psycopg.connect(warehouse_url) as conn:
-        assert catalog(conn, spec.qualified_name) == [(n, c.type, c.description) for n, c in spec.columns.items()]
+        assert catalog_columns(conn, spec.qualified_name) == [(n, c.type, c.description) for n, c in spec.columns.items()]
         assert conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
                             (spec.qualified_name,)).fetchone() == (spec.description,)
         references = dict(conn.execute("""
@@ -143,7 +137,7 @@ def test_adding_a_table_takes_a_create_table_a_spec_and_a_suite(added, warehouse
                             "JOIN conformed.dim_partner p USING (partner_key) ORDER BY 1").fetchall()
         assert rows[0] == ("E08000001", "Bolton", "bolton") and len(rows) == 10
         # The comments come from the spec, set by the build; the table is still the transformer's.
-        assert catalog(conn, "conformed.test_council_areas")[1] == ("council_name", "text", "Council area name.")
+        assert catalog_columns(conn, "conformed.test_council_areas")[1] == ("council_name", "text", "Council area name.")
         assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'test_council_areas'"
                             ).fetchone() == ("gmoda_transformer",)
         assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)

@@ -12,13 +12,14 @@ from gmoda_assets.conform.dimensions import dimension_assets
 from gmoda_assets.conform.facts_council import council_assets
 from gmoda_assets.conform.postcode_lookup import postcode_lookup
 from gmoda_assets.conform.staging import staging_assets
+from gmoda_assets.ingest.feed_deliveries import SPEC as FEED_DELIVERIES
 from gmoda_assets.ingest.feed_deliveries import feed_deliveries
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.ingest.volume import CHECK_NAME
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import contract_for, feed_contracts
 from gmoda_assets.resources import Warehouse
-from gmoda_assets_tests.helpers import deliver, read_delivery
+from gmoda_assets_tests.helpers import catalog_columns, deliver, read_delivery
 
 EYFSP = contract_for("stockport.eyfsp")
 # Staging of every council feed (the fact reads all ten councils, dim_setting their settings), the dimensions and
@@ -168,6 +169,9 @@ def test_an_overdue_feed_is_reported_from_its_cadence(platform, instance, defs, 
         with psycopg.connect(warehouse_url) as conn:
             assert conn.execute("SELECT cadence, overdue_after_days FROM ops.feed_deliveries WHERE feed_id = %s",
                                 (EYFSP.feed_id,)).fetchone() == ("monthly", 38)
+            # Rebuilt by its own asset, the table still has its spec's columns, types and descriptions.
+            assert catalog_columns(conn, FEED_DELIVERIES.qualified_name) == [
+                (n, c.type, c.description) for n, c in FEED_DELIVERIES.columns.items()]
         return result["failing_rows"], result["sample"][0]
 
     never_delivered = len(feed_contracts()) - 1

@@ -52,6 +52,23 @@ def test_schema_setup_is_idempotent(warehouse_url):
                      *map(role, agencies())}
 
 
+def test_set_up_never_lets_analysts_read_a_candidate(warehouse_url):
+    """A candidate that failed its checks stays for inspection; setting the warehouse up again (every `gmoda`
+    command does) grants analysts the published tables of synthetic and mart, never a candidate."""
+    from gmoda_assets.cli import _setup_warehouse
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE mart.probe__candidate (cell integer)")
+        conn.execute("CREATE TABLE mart.probe (cell integer)")
+        conn.execute("REVOKE ALL ON mart.probe FROM gmoda_analyst")
+        try:
+            _setup_warehouse()
+            readable = conn.execute("SELECT has_table_privilege('gmoda_analyst', 'mart.probe__candidate', 'SELECT'), "
+                                    "has_table_privilege('gmoda_analyst', 'mart.probe', 'SELECT')").fetchone()
+        finally:
+            conn.execute("DROP TABLE mart.probe__candidate, mart.probe")
+    assert readable == (False, True)
+
 def test_check_functions_in_sql(warehouse_url):
     with psycopg.connect(warehouse_url) as conn:
         row = conn.execute(

@@ -1,7 +1,8 @@
 """``gmoda ui`` runs Dagster as production does: a code server (``dagster api grpc``), the webserver and the daemon,
 separate processes that share only the PostgreSQL storage. A drop is loaded by the run the daemon's sensor
-launches through the code server; ``nightly_refresh``, launched through the webserver's GraphQL API, runs each step
-in a process of its own with warehouse builds held to their pool's limit; and ``gmoda ui``, started with no
+launches through the code server; ``nightly_refresh``, launched by a program through the webserver's GraphQL API
+and polled to its end, builds every asset of the job and evaluates every check, running each step in a process of
+its own with warehouse builds held to their pool's limit; and ``gmoda ui``, started with no
 terminal, leaves no process behind after SIGTERM, nor after SIGINT."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gmoda_assets.schedules import REFRESH_EXECUTION
 from gmoda_assets_tests.helpers import copy_drops
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+REQUESTED_BY = {"gmoda/requested_by": "graphql-client-test"}
 
 
 def _descendants(pid: int) -> set[int]:
@@ -153,14 +155,24 @@ def test_ingest_and_refresh_run_across_separate_processes_and_sigterm_stops_them
         launched_by = {e.dagster_event.pid for e in instance.all_logs(run.run_id) if e.dagster_event}
         assert not launched_by & {ui.pid, *services.values()}  # a run worker of its own, not a service
 
-        # A refresh, launched through the webserver's GraphQL API: every step in a process of its own, up to four at
-        # once, so that the pool, not the executor, is what holds warehouse builds to two.
+        # A refresh, launched by a program through the webserver's GraphQL API with the caller's tags (README
+        # "Driving the platform from other programs") and polled to its end: every asset of the job materialised
+        # and every check of theirs evaluated, each step in a process of its own, up to four at once, so that the
+        # pool, not the executor, is what holds warehouse builds to two.
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         execution = {"config": {"multiprocess": {**REFRESH_EXECUTION["config"]["multiprocess"], "max_concurrent": 4}}}
-        run_id = client.submit_job_execution("nightly_refresh", run_config={"execution": execution})
+        run_id = client.submit_job_execution("nightly_refresh", run_config={"execution": execution}, tags=REQUESTED_BY)
         _wait_for("the refresh to finish", lambda: client.get_run_status(run_id) in (
             DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED), 900, ui, log)
         assert client.get_run_status(run_id) == DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
+        assert REQUESTED_BY.items() <= instance.get_run_by_id(run_id).tags.items()
+        job = defs.resolve_job_def("nightly_refresh")
+        events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
+        materialised = {e.asset_key for e in events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION}
+        assert materialised == set(job.asset_layer.selected_asset_keys)
+        assert {e.event_specific_data.asset_check_key for e in events
+                if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION} == set(
+            job.asset_layer.asset_graph.get_check_keys_for_assets(materialised))
         spans = _step_spans(instance, run_id)
         pids = {pid for _, _, pid in spans.values()}
         assert len(pids) == len(spans) > 40  # nothing shared in memory: one process per step

@@ -17,6 +17,7 @@ from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.marts import early_years
 from gmoda_assets.marts.early_years import GLD_BY_COUNCIL, eyfsp_gld_by_council
 from gmoda_assets.resources import Warehouse
+from gmoda_assets_tests.helpers import catalog_columns
 
 RULE = disclosure.rules()
 TABLE = "mart.eyfsp_gld_by_council"
@@ -61,10 +62,7 @@ def test_mart_published_with_its_checks_passing(built, warehouse_url):
     assert metadata["dagster/row_count"].value == len(rows) and metadata["councils"].value == 10
     assert metadata["counts_suppressed"].value == sum(v is None for r in rows.values() for v in r[:2]) > 0
     with psycopg.connect(warehouse_url) as conn:
-        catalog = conn.execute("""
-            SELECT a.attname, format_type(a.atttypid, NULL), col_description(a.attrelid, a.attnum)
-            FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum""", (TABLE,)).fetchall()
+        catalog = catalog_columns(conn, TABLE)
         assert catalog == [(n, c.type, c.description) for n, c in GLD_BY_COUNCIL.columns.items()]
         assert conn.execute("SELECT obj_description(%s::regclass)", (TABLE,)).fetchone()[0] == GLD_BY_COUNCIL.description
         assert conn.execute("SELECT to_regclass('mart.eyfsp_gld_by_council__candidate')").fetchone()[0] is None

@@ -103,19 +103,25 @@ def test_only_feeds_permitted_for_school_readiness_are_used(defs):
     assert not parents & {AssetKey(["conformed", "fact_police_incidents"]), AssetKey(["conformed", "fact_tenancies"])}
 
 
-# In the warehouse: shift every record dated on or after its child's point a year on (and make it say something
-# else), add an episode the day after the point, and the features stay as they were.
+# In the warehouse: shift every record dated on or after its child's point a year on, make it say something else
+# and place it in another area; rewrite everything the EYFSP record (made at the end of Reception, after every
+# point) says besides the outcome; add an episode the day after the point and a review on it. The features stay
+# as they were.
+_ELSEWHERE = "(SELECT max(geography_key) FROM conformed.dim_geography)"
 _SHIFTS = [
-    """UPDATE conformed.fact_health_visiting_reviews AS f
-       SET review_date_key = to_char(d.date + 365, 'YYYYMMDD')::integer, asq_communication = 0, breastfeeding = 'none'
+    f"""UPDATE conformed.fact_health_visiting_reviews AS f
+       SET review_date_key = to_char(d.date + 365, 'YYYYMMDD')::integer, asq_communication = 0, breastfeeding = 'none',
+           geography_key = {_ELSEWHERE}
        FROM points AS p, conformed.dim_date AS d
        WHERE p.person_key = f.person_key AND d.date_key = f.review_date_key AND d.date >= p.prediction_date""",
-    """UPDATE conformed.fact_funded_early_education AS f
-       SET start_date_key = to_char(d.date + 365, 'YYYYMMDD')::integer, funding_stream = 'two_year_disadvantaged'
+    f"""UPDATE conformed.fact_funded_early_education AS f
+       SET start_date_key = to_char(d.date + 365, 'YYYYMMDD')::integer, funding_stream = 'two_year_disadvantaged',
+           geography_key = {_ELSEWHERE}
        FROM points AS p, conformed.dim_date AS d
        WHERE p.person_key = f.person_key AND d.date_key = f.start_date_key AND d.date >= p.prediction_date""",
-    """UPDATE conformed.fact_social_care_episodes AS f
-       SET start_date_key = to_char(d.date + 365, 'YYYYMMDD')::integer, episode_type = 'looked_after'
+    f"""UPDATE conformed.fact_social_care_episodes AS f
+       SET start_date_key = to_char(d.date + 365, 'YYYYMMDD')::integer, episode_type = 'looked_after',
+           geography_key = {_ELSEWHERE}
        FROM points AS p, conformed.dim_date AS d
        WHERE p.person_key = f.person_key AND d.date_key = f.start_date_key AND d.date >= p.prediction_date""",
     """UPDATE conformed.fact_social_care_episodes AS f
@@ -126,6 +132,11 @@ _SHIFTS = [
                                                        is_open, geography_key, partner_key, person_key)
        SELECT 'after:' || p.person_key, 'looked_after', to_char(p.prediction_date + 1, 'YYYYMMDD')::integer, -1,
               true, -1, -1, p.person_key FROM points AS p""",
+    f"""UPDATE conformed.fact_early_years_outcomes
+       SET fsm_eligible = NOT coalesce(fsm_eligible, false), sen_provision = 'ehc_plan', first_language = 'other',
+           ethnicity = 'other', sex = CASE WHEN sex = 'female' THEN 'male' ELSE 'female' END, setting_key = -1,
+           geography_key = {_ELSEWHERE}, gld = NOT gld
+       WHERE person_key IN (SELECT person_key FROM points)""",
     """INSERT INTO conformed.fact_health_visiting_reviews (review_key, record_key, review_type, review_date_key,
                                                          geography_key, partner_key, asq_communication, asq_complete,
                                                          person_key)
@@ -146,7 +157,10 @@ def test_records_after_the_point_do_not_reach_the_features(linked_month, warehou
         # Reviews end by 2½ (none to shift); every other kind of record has some after the point.
         assert all(n > 0 for n in changed[1:]), changed
         after, _ = build(conn)
-        pd.testing.assert_frame_equal(after, before)
+        # Only the outcome moves (it was rewritten): every feature, the area and the point stay.
+        known = before["gld"].notna()
+        assert (after.loc[known, "gld"] != before.loc[known, "gld"]).all()
+        pd.testing.assert_frame_equal(after.drop(columns="gld"), before.drop(columns="gld"))
         # Not blind: the same shift applied to records a year before the point changes them.
         conn.execute("""UPDATE conformed.fact_health_visiting_reviews AS f SET asq_communication = 0
                         FROM points AS p WHERE p.person_key = f.person_key AND f.review_type = 'two_year'""")

@@ -12,7 +12,7 @@ from dagster import materialize
 from psycopg import errors
 
 from gmoda_assets.resources import Warehouse
-from gmoda_assets.school_readiness import metrics, training
+from gmoda_assets.school_readiness import metrics, report, training
 from gmoda_assets.school_readiness.assets import model_assets
 from gmoda_assets.school_readiness.model_runs import model_runs
 
@@ -66,6 +66,69 @@ def _rows(url: str, query: str, *args) -> list[tuple]:
         return conn.execute(query, args).fetchall()
 
 
+# The evaluation as published, with one figure doctored (as the check's query reads it).
+_EVALUATION = ("run_id, model, is_chosen, group_kind, group_value, {children} AS children, observed_rate, "
+               "mean_predicted, accuracy, majority_accuracy, balanced_accuracy, {auc} AS auc, {brier} AS brier, "
+               "{ece} AS ece FROM model.evaluation")
+_PILOT = "(SELECT {} FROM model.evaluation WHERE model = 'pilot' AND group_kind = 'all')"
+_A_COUNCIL = ("is_chosen AND group_kind = 'council' AND group_value = "
+              "(SELECT min(group_value) FROM model.evaluation WHERE group_kind = 'council')")
+
+
+@pytest.mark.parametrize("doctored,failing", [
+    ({}, set()),
+    ({"brier": f"CASE WHEN is_chosen AND group_kind = 'all' THEN {_PILOT.format('brier')} ELSE brier END"},
+     {"chosen_beats_pilot_and_baseline"}),
+    ({"auc": f"CASE WHEN is_chosen AND group_kind = 'all' THEN {_PILOT.format('auc')} ELSE auc END"},
+     {"chosen_beats_pilot_and_baseline"}),
+    ({"children": f"CASE WHEN {_A_COUNCIL} THEN 1000 ELSE children END",
+      "ece": f"CASE WHEN {_A_COUNCIL} THEN 0.031 ELSE ece END"}, {"calibrated"}),
+    ({"children": f"CASE WHEN {_A_COUNCIL} THEN 1000 ELSE children END",
+      "ece": f"CASE WHEN {_A_COUNCIL} THEN 0.03 ELSE ece END"}, set()),  # at the bound
+    ({"children": f"CASE WHEN {_A_COUNCIL} THEN 999 ELSE children END",
+      "ece": f"CASE WHEN {_A_COUNCIL} THEN 0.2 ELSE ece END"}, set()),  # too few to judge
+    ({"children": "CASE WHEN is_chosen AND group_kind = 'all' THEN 2000 ELSE children END",
+      "ece": "CASE WHEN is_chosen AND group_kind = 'all' THEN 0.021 ELSE ece END"}, {"calibrated"}),
+], ids=["as published", "brier as the pilot's", "auc as the pilot's", "a council past 0.03",
+        "a council at 0.03", "a council too small to judge", "overall past 0.02"])
+def test_evaluation_checks_fail_when_the_model_is_no_better_or_not_calibrated(modelled, doctored, failing):
+    """The evaluation's blocking checks, run as its build runs them, on the published evaluation with one figure
+    changed: each fails exactly when the chosen model does not beat the pilot's, or its calibration error passes
+    its bound overall (judged from 2,000 children) or in a council (from 1,000)."""
+    from gmoda_assets.lib.quality import validate_in_postgres
+    from gmoda_assets.lib.suites import load_suite
+
+    figures = {"children": "children", "auc": "auc", "brier": "brier", "ece": "ece", **doctored}
+    query = "SELECT " + _EVALUATION.format(**figures)
+    results = validate_in_postgres(Warehouse().sqlalchemy_url, query, load_suite(["model", "evaluation"]),
+                                   ["model", "evaluation"])
+    assert {r.check_name for r in results if not r.passed} == failing
+
+
+def test_evaluation_page_shows_its_plots_and_the_bayes_optimal_share(modelled, warehouse_url):
+    """The ROC and calibration curves and the per-council bars are images on the evaluation's page (Markdown
+    metadata), each drawn from the run's models; the chosen model's share of the Bayes-optimal is a figure."""
+    import base64
+    import re
+
+    metadata = modelled[0]["evaluation"]
+    chosen = modelled[0]["model_runs"]["chosen_model"].value
+    page = metadata["report"].value
+    images = dict(re.findall(r"!\[([^\]]+)\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", page))
+    assert set(images) == {"ROC", "Calibration", "Accuracy by council: model (colour) and majority class (grey)"}
+    svgs = {title: base64.b64decode(data).decode() for title, data in images.items()}
+    for title in ("ROC", "Calibration"):
+        # the pilot (on GM and on Stockport), logistic, boosted and the Bayes-optimal: not the majority class
+        assert svgs[title].count("<polyline") == 5
+        assert f">{chosen}</text>" in svgs[title] and ">bayes_optimal</text>" in svgs[title]
+    councils = _rows(warehouse_url, "SELECT count(*) FROM model.evaluation WHERE is_chosen AND group_kind = 'council'")
+    bars = svgs["Accuracy by council: model (colour) and majority class (grey)"]
+    assert bars.count("<rect") == 2 * councils[0][0] > 0  # the model's and the majority class's, per council
+    assert 0 < metadata["auc_share_of_bayes_optimal"].value < 1
+    assert metadata["auc_share_of_bayes_optimal"].value == pytest.approx(
+        metadata[f"{chosen}_auc"].value / metadata["bayes_optimal_auc"].value)
+
+
 def test_chosen_model_beats_the_pilot_and_the_majority_class(modelled, warehouse_url):
     metadata, checks = modelled
     assert checks["chosen_beats_pilot_and_baseline"] and checks["calibrated"] and checks["one_score_per_pending_child"]
@@ -76,8 +139,86 @@ def test_chosen_model_beats_the_pilot_and_the_majority_class(modelled, warehouse
     stockport = _rows(warehouse_url, "SELECT DISTINCT group_value FROM model.evaluation "
                                      "WHERE model = 'pilot_stockport' AND group_kind = 'council'")
     assert stockport == [(training.STOCKPORT,)]
+    # The pilot's own setting beside Stockport's own majority class: the same children as Stockport's rows.
+    [(children, majority)] = _rows(warehouse_url, "SELECT children, majority_accuracy FROM model.evaluation "
+                                                  "WHERE model = 'pilot_stockport' AND group_kind = 'all'")
+    assert _rows(warehouse_url, "SELECT children, majority_accuracy FROM model.evaluation WHERE model = 'majority' "
+                                "AND group_kind = 'council' AND group_value = %s", training.STOCKPORT) == [
+        (children, pytest.approx(majority))]
+
+
+def _evaluation(url: str) -> pd.DataFrame:
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute("SELECT * FROM model.evaluation WHERE run_id = (SELECT max(run_id) FROM model.evaluation)")
+        return pd.DataFrame(cursor.fetchall(), columns=[d.name for d in cursor.description])
+
+
+def test_model_card_and_summary_set_the_model_beside_the_bars_targets_and_gaps(modelled, warehouse_url):
+    """The card (and the run summary) put the chosen model beside the majority class, the pilot's model (and its
+    Stockport-only setting beside Stockport's majority class) and the Bayes-optimal; state each target with its
+    figure; and give the fairness gaps across councils, sexes, deprivation quintiles and ethnic groups."""
+    from gmoda_assets.school_readiness.evaluation import model_summary
+
+    chosen = modelled[0]["model_runs"]["chosen_model"].value
+    evaluation = _evaluation(warehouse_url)
     card = _rows(warehouse_url, "SELECT markdown FROM model.model_card ORDER BY run_id DESC LIMIT 1")[0][0]
     assert "90-95% accuracy aim" in card and "the best any model can do" in card  # the truth was at hand
+    stockport = evaluation[(evaluation["model"] == "pilot_stockport") & (evaluation["group_kind"] == "all")].iloc[0]
+    assert (f"scores {stockport.accuracy:.1%} against {stockport.majority_accuracy:.1%} for Stockport's majority "
+            f"class ({stockport.children:,} children)") in card
+    gaps = report.fairness_gaps(evaluation, chosen)
+    assert list(gaps.index) == ["council", "sex", "deprivation_quintile", "ethnicity"]
+    councils = evaluation[(evaluation["model"] == chosen) & (evaluation["group_kind"] == "council")]
+    assert gaps.loc["council", "accuracy_gap"] == pytest.approx(councils["accuracy"].max() - councils["accuracy"].min())
+    assert report.markdown_table(gaps) in card
+    targets = report.targets(evaluation, chosen)
+    assert f"## Targets on simulated data\n{targets}" in card
+    assert targets.count("\n- ") == 2 and "0.95 of the Bayes-optimal" in targets and "the true probabilities" in targets
+    with psycopg.connect(warehouse_url) as conn:
+        summary = "\n".join(model_summary(conn))
+    for model in ("majority", "pilot", "pilot_stockport", "bayes_optimal", f"{chosen} (chosen)"):
+        assert f"\n  {model} " in summary, model
+    assert targets.replace("\n", "\n  ") in summary
+
+
+def test_fairness_gaps_on_a_small_known_case():
+    rows = [("m", "council", "A", 100, 0.6, 0.70, 0.60, 0.50), ("m", "council", "B", 300, 0.8, 0.75, 0.70, 0.72),
+            ("m", "sex", "female", 200, 0.7, 0.72, 0.65, 0.66), ("m", "sex", "male", 200, 0.7, 0.72, 0.64, 0.60),
+            ("m", "all", "all", 400, 0.7, 0.72, 0.65, 0.63), ("other", "council", "A", 100, 0.1, 0.5, 0.1, 0.9)]
+    table = pd.DataFrame(rows, columns=["model", "group_kind", "group_value", "children", "accuracy", "auc",
+                                        "mean_predicted", "observed_rate"])
+    gaps = report.fairness_gaps(table, "m")
+    assert list(gaps.index) == ["council", "sex"]
+    council = gaps.loc["council"]
+    assert (council["groups"], council["smallest_group"]) == (2, 100)
+    assert council["accuracy_gap"] == pytest.approx(0.2) and council["auc_gap"] == pytest.approx(0.05)
+    assert council["worst_calibrated_group"] == "A" and council["its_predicted_minus_observed"] == pytest.approx(0.1)
+    assert gaps.loc["sex", "worst_calibrated_group"] == "male" and gaps.loc["sex", "accuracy_gap"] == 0
+
+
+def test_main_factors_name_what_lowers_a_childs_probability():
+    """Trained where only the ASQ-3 communication score matters, the model names the ASQ-3 group for a child who
+    scored low, with the points it costs, and nothing for a typical child; risk bands follow the settings."""
+    from gmoda_assets.school_readiness.features import FEATURES
+    from gmoda_assets.school_readiness.scores import band, main_factors, typical
+
+    rng = np.random.default_rng(7)
+    n = 2000
+    frame = pd.DataFrame({c: rng.integers(0, 2, n).astype(float) for c in FEATURES})
+    for c in training.CATEGORICAL:
+        frame[c] = rng.choice(["x", "y"], n)
+    frame["asq_communication"] = rng.uniform(0, 60, n)
+    frame["gld"] = rng.random(n) < 1 / (1 + np.exp(-(frame["asq_communication"] - 30) / 5))
+    model = training.fit("logistic", frame)
+    reference = typical(frame)
+    children = pd.DataFrame([reference, {**reference, "asq_communication": 5.0}])
+    named = main_factors("logistic", model, children, reference)
+    assert named[0] == ""
+    lift = training.predict("logistic", model, children.iloc[[0]])[0] - training.predict("logistic", model,
+                                                                                        children.iloc[[1]])[0]
+    assert named[1].startswith(f"health visiting and ASQ-3 at two (-{lift * 100:.0f} points)") and lift > 0.3
+    assert band(np.array([0.1, 0.49, 0.5, 0.69, 0.7, 0.95])).tolist() == ["high", "high", "medium", "medium", "low",
+                                                                         "low"]
 
 
 def test_scores_name_their_model_and_only_the_school_readiness_role_reads_them(modelled, warehouse_url):
@@ -109,7 +250,8 @@ def test_scores_name_their_model_and_only_the_school_readiness_role_reads_them(m
 def test_a_worse_model_does_not_replace_the_current_one(modelled, warehouse_url):
     """The same data and code keep the current run; new data retrains, and a model that scores worse on the same
     validation cohort is refused, the current one staying. Here the data is marked changed, and the current run's
-    recorded Brier score made far better than any retraining can reach."""
+    recorded Brier score made far better than any retraining can reach; figures of other children are not
+    held against a new run."""
     before = _rows(warehouse_url, "SELECT run_id, model_version FROM model.model_runs ORDER BY run_id")
     again = materialize([model_runs], resources={"warehouse": Warehouse()})
     assert again.success and _rows(warehouse_url, "SELECT run_id, model_version FROM model.model_runs "
@@ -128,6 +270,12 @@ def test_a_worse_model_does_not_replace_the_current_one(modelled, warehouse_url)
     failed = {c.check_name for c in worse.get_asset_check_evaluations() if not c.passed}
     assert failed == {"no_worse_than_the_current_model"}
     assert _rows(warehouse_url, "SELECT run_id, model_version FROM model.model_runs ORDER BY run_id") == after
+    with psycopg.connect(warehouse_url) as conn:  # figures of other children: sampling, not the model
+        conn.execute("""UPDATE model.model_runs SET metrics = jsonb_set(metrics, ARRAY[chosen_model, 'validation_cohort'],
+                                                                     '"other children"')
+                        WHERE run_id = (SELECT max(run_id) FROM model.model_runs)""")
+    other = materialize([model_runs], resources={"warehouse": Warehouse()})
+    assert other.success and len(_rows(warehouse_url, "SELECT run_id FROM model.model_runs")) == len(after) + 1
 
 
 def test_area_mart_publishes_no_small_or_recoverable_cell(modelled, warehouse_url):

@@ -1,5 +1,5 @@
-"""A simulated month built through the linked layer to signposting once for the package's tests, and a login
-role for each agency's practitioners."""
+"""The session's simulated month built on to signposting once for the package's tests, and a login role for each
+agency's practitioners."""
 
 from __future__ import annotations
 
@@ -22,28 +22,11 @@ def build_signposting():
 
 
 @pytest.fixture(scope="package")
-def families(warehouse_url, instance, defs, simulated_month):
-    """The simulated month loaded, staged, linked and conformed, and the signposting layer built from it."""
-    from dagster import materialize
-
-    from gmoda_assets.conform.dimensions import dimension_assets
-    from gmoda_assets.conform.facts_council import council_assets
-    from gmoda_assets.conform.facts_health_police_housing import fact_assets_hpp
-    from gmoda_assets.conform.linkage_features import linkage_features
-    from gmoda_assets.conform.postcode_lookup import postcode_lookup
-    from gmoda_assets.conform.staging import staging_assets
-    from gmoda_assets.ingest.runner import ingest_landing_zone
-    from gmoda_assets.lib import settings
-    from gmoda_assets.linkage.assets import linked_assets
-    from gmoda_assets.resources import Warehouse
-    from gmoda_assets_tests.helpers import copy_drops, reset_platform
-
-    landing = reset_platform(warehouse_url, instance)
-    copy_drops(simulated_month, settings.landing_dir())
-    assert ingest_landing_zone(instance, defs, landing).tally.failures == []
-    built = materialize([postcode_lookup, *staging_assets, linkage_features, *dimension_assets, *linked_assets,
-                         *council_assets, *fact_assets_hpp], resources={"warehouse": Warehouse()}, raise_on_error=False)
-    assert {e.asset_key.path[-1] for e in built.get_asset_materialization_events()} >= {"household", "fact_tenancies"}
+def families(staged_month):
+    """The session's simulated month loaded, staged, linked and conformed (``staged_month``), and the signposting
+    layer built from it."""
+    assert {e.asset_key.path[-1] for e in staged_month.build.get_asset_materialization_events()} >= {
+        "household", "fact_tenancies"}
     return build_signposting()
 
 

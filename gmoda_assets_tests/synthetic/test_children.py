@@ -9,7 +9,7 @@ from dagster import materialize
 from gmoda_assets.lib.suites import load_suite
 from gmoda_assets.resources import Warehouse
 from gmoda_assets.synthetic import build
-from gmoda_assets.synthetic.assets import CHILDREN, QUALITY_CHECKS, children
+from gmoda_assets.synthetic.assets import CHILDREN, CONFIG, QUALITY_CHECKS, children
 from gmoda_assets.synthetic.source import real_children
 
 ANALYST = "test_synthetic_analyst"
@@ -17,7 +17,7 @@ RISK = {name for name, blocking, _ in QUALITY_CHECKS if blocking}
 
 
 @pytest.fixture(scope="module")
-def built(staged_month):
+def built(linked_month):
     return materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
 
 
@@ -46,7 +46,7 @@ def test_children_released_with_every_check_and_its_figures(built, warehouse_url
     [event] = built.get_asset_materialization_events()
     metadata = event.materialization.metadata
     with psycopg.connect(warehouse_url) as conn:
-        real = real_children(conn)
+        real = real_children(conn, CONFIG.columns)
         released = conn.execute("SELECT council_code, count(*) FROM synthetic.children GROUP BY 1").fetchall()
         figures = conn.execute("SELECT count(*), count(*) FILTER (WHERE NOT passed AND check_name = ANY(%s)) "
                                "FROM synthetic.children_quality", (list(RISK),)).fetchone()
@@ -106,3 +106,26 @@ def test_release_files_a_partner_can_share(built, warehouse_url, tmp_path):
         assert f"| {name} | {'yes' if blocking else 'no'} | passed |" in report or not blocking
     # The run summary shows every check with its figures.
     assert len(lines) == 1 + len(QUALITY_CHECKS) and "distance_to_closest_record" in "".join(lines)
+
+
+def test_a_warehouse_without_assessed_children_gives_none(linked_month, warehouse_url):
+    """Before any council has delivered an EYFSP result (a new install, a refresh of one partner's drop) there are
+    no real children, not an error."""
+    with psycopg.connect(warehouse_url) as conn:
+        assert len(real_children(conn, CONFIG.columns)) > 500
+        conn.execute("DELETE FROM conformed.fact_early_years_outcomes")
+        none = real_children(conn, CONFIG.columns)
+        conn.rollback()
+    assert none.empty and list(none.columns) == CONFIG.columns
+
+
+def test_too_few_children_release_with_risk_measured_and_utility_left_unmeasured(built, monkeypatch):
+    """A warehouse with a handful of assessed children (a new install) does not fail the refresh: what is
+    released is measured for risk (the blocking checks), and utility, which needs more children, warns."""
+    from gmoda_assets.synthetic import assets
+
+    monkeypatch.setattr(assets, "real_children", lambda conn, columns: real_children(conn, columns).head(12))
+    few = materialize([children], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    assert few.success
+    failed = {e.check_name for e in few.get_asset_check_evaluations() if not e.passed}
+    assert failed and not failed & RISK

@@ -21,7 +21,7 @@ def test_the_shipped_configuration_reads():
 
 
 @pytest.mark.parametrize("change, named", [
-    (lambda d: d["variables"].append({"name": "x", "kind": "number"}), "variables.17: a number has a precision"),
+    (lambda d: d["variables"].insert(1, {"name": "x", "kind": "number"}), "variables.1: a number has a precision"),
     (lambda d: d["risk"].update(tcap_excess_max=2), "risk.tcap_excess_max"),
     (lambda d: d.update(sensitive=["religion"]), "not synthesised: religion"),
     (lambda d: d["utility"].update(pmse_max=3), "utility.pmse_max: Extra inputs are not permitted"),
