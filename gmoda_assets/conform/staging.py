@@ -20,7 +20,7 @@ from dagster import AssetExecutionContext
 from psycopg import sql
 
 from gmoda_assets.conform.delivery_order import delivery_order, held_back
-from gmoda_assets.conform.staging_sql import StagingColumn, build, normalised_postcode, q
+from gmoda_assets.conform.staging_sql import StagingColumn, build, normalised_postcode, prepared, q
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
 from gmoda_assets.lib.governance import feed_is_live
 from gmoda_assets.lib.pseudonymise import use_key
@@ -129,19 +129,21 @@ def _write(context: AssetExecutionContext, conn, candidates: dict[str, sql.Ident
         scope = sql.SQL("WHERE false")
         context.log.warning(f"{contract.feed_id}: no live data-sharing agreement ({contract.agreement}): "
                     "staged with no rows; raw keeps what it holds")
+    raw_rows = sql.SQL("{} r {}").format(sql.Identifier("raw", contract.raw_table), scope).as_string(conn)
     conn.execute(
         sql.SQL("CREATE TEMP TABLE _typed ON COMMIT DROP AS SELECT r._drop_id, r._row_number, r._loaded_at, {}, "
-                "array_remove(ARRAY[{}], NULL) AS reasons FROM {} r{} {}").format(
+                "array_remove(ARRAY[{}], NULL) AS reasons FROM {}{}").format(
             sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.SQL(c.expression), sql.Identifier(c.name)) for c in columns),
-            sql.SQL(reasons), sql.Identifier("raw", contract.raw_table), join, scope),
+            sql.SQL(reasons), sql.SQL(prepared(contract, raw_rows)), join),
     )
-    # The newest delivery of a record wins; rows of a drop the ledger does not list lose to every listed one.
+    # The newest delivery of a record wins; rows of a drop the ledger does not list lose to every listed one. Keys
+    # are sorted bytewise (COLLATE "C"): the same records, without the locale's slower comparison.
     conn.execute(sql.SQL(
         "INSERT INTO {table} ({names}, _drop_id, _row_number, _delivered_at) "
-        "SELECT DISTINCT ON (record_key) {names}, _drop_id, _row_number, _loaded_at FROM _typed "
+        "SELECT DISTINCT ON (record_key COLLATE \"C\") {names}, _drop_id, _row_number, _loaded_at FROM _typed "
         "LEFT JOIN unnest(%s::text[]) WITH ORDINALITY AS o (drop_id, delivery_rank) ON o.drop_id = _typed._drop_id "
         "WHERE cardinality(reasons) = 0 "
-        "ORDER BY record_key, o.delivery_rank DESC NULLS LAST, _loaded_at DESC, _row_number DESC").format(
+        "ORDER BY record_key COLLATE \"C\", o.delivery_rank DESC NULLS LAST, _loaded_at DESC, _row_number DESC").format(
         table=table, names=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)), (order,))
     conn.execute(sql.SQL("INSERT INTO {} (_drop_id, _row_number, record_key, reasons) "
                          "SELECT _drop_id, _row_number, record_key, reasons FROM _typed "

@@ -5,6 +5,12 @@ the feed contract) and a condition that says why a value is invalid. Direct iden
 NHS numbers, UPNs, UPRNs and partner record ids become keyed pseudonyms; names and addresses are dropped
 (only linkage features keep a derived form of them); date of birth becomes year and month; a postcode becomes
 its LSOA, ward and council from the postcode lookup.
+
+The expressions read a prepared row (``prepared``), not the raw row: PostgreSQL evaluates a subexpression
+again wherever an expression names it, and a feed's typed value and its rejection rule name the same parsed
+date or NHS-number check (the check inlined its normalisation eleven times). Cleaned values, normalised
+identifiers, parsed dates and NHS-number checks are computed once per row in two fenced subqueries
+(``OFFSET 0``): typing and checking a feed's rows takes about half the time it did (README, "Performance").
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from gmoda_assets.lib import sql_dates as dates
 
 # Identifiers that are the same in every partner's data, so their pseudonyms link across partners.
 NATIONAL_IDENTIFIERS = {"nhs_number": "nhs", "upn": "upn", "uprn": "uprn"}
+# Identifiers staging drops or coarsens rather than replacing them by a keyed pseudonym.
+UNKEYED_IDENTIFIERS = ("name", "address", "date_of_birth", "postcode")
 SQL_TYPES = {"text": "text", "code": "text", "integer": "integer", "decimal": "numeric", "date": "date", "datetime": "date"}
 
 
@@ -43,6 +51,38 @@ def value(col: Column) -> str:
     return f"nullif(btrim(r.{q(col.db_name)}), '')"
 
 
+def delivered(col: Column) -> str:
+    """The column's cleaned value (``value``) in the prepared row."""
+    return f"r.{q(col.db_name)}"
+
+
+def _normal(col: Column) -> str:
+    return f"r.{q(col.db_name + '__normal')}"  # without spaces and hyphens: how identifiers are compared
+
+
+def _date(col: Column) -> str:
+    return f"r.{q(col.db_name + '__date')}"
+
+
+def _nhs_valid(col: Column) -> str:
+    return f"r.{q(col.db_name + '__valid')}"
+
+
+def prepared(contract: FeedContract, raw_rows: str) -> str:
+    """SQL for the rows the staging expressions read (aliased r), from ``raw_rows`` (a FROM item aliased r, with
+    its WHERE): lineage, each delivered column cleaned, identifiers normalised, then dates parsed and NHS
+    numbers checked, each once per row."""
+    cleaned = [f"{value(c)} AS {q(c.db_name)}" for c in contract.columns]
+    identifiers = [c for c in contract.columns if c.identifier and c.identifier not in UNKEYED_IDENTIFIERS]
+    normals = [f"regexp_replace({value(c)}, '[\\s-]', '', 'g') AS {q(c.db_name + '__normal')}" for c in identifiers]
+    dated = [c for c in contract.columns if c.type in ("date", "datetime") or c.identifier == "date_of_birth"]
+    checked = [c for c in identifiers if c.identifier == "nhs_number"]
+    second = ([f"{dates.parsed_date(delivered(c), c.format)} AS {q(c.db_name + '__date')}" for c in dated]
+              + [f"ops.nhs_digits_are_valid({_normal(c)}) AS {q(c.db_name + '__valid')}" for c in checked])
+    first = f"SELECT r._drop_id, r._row_number, r._loaded_at, {', '.join(cleaned + normals)} FROM {raw_rows} OFFSET 0"
+    return f"(SELECT {', '.join(['r.*', *second])} FROM ({first}) r OFFSET 0) r"
+
+
 def parsed_date(col: Column) -> str:
     """The column's value as a date (a datetime's time of day is dropped: staging holds dates)."""
     return dates.parsed_date(value(col), col.format)
@@ -61,8 +101,9 @@ RANGES = {"integer": ("integer", 9, "an integer (-2147483648 to 2147483647)"),
 
 
 def typed(col: Column) -> tuple[str, tuple[str, str] | None]:
-    """(SQL for the typed value of a non-identifier, its rejection rule: (SQL for the reason, SQL condition))."""
-    v = value(col)
+    """(SQL for the typed value of a non-identifier, its rejection rule: (SQL for the reason, SQL condition)),
+    over the prepared row."""
+    v = delivered(col)
     shown = f"quote_literal(left({v}, 40))"
     if col.type in ("integer", "decimal"):
         shape = lit(INTEGER_SHAPE if col.type == "integer" else DECIMAL_SHAPE)
@@ -74,7 +115,7 @@ def typed(col: Column) -> tuple[str, tuple[str, str] | None]:
     if col.type in ("date", "datetime"):
         # Years have four digits at most, so every date parsed fits date, smallint years and integer day counts.
         reason = f"{lit(f'{col.name}: not a date written as {col.format}: ')} || {shown}"
-        return parsed_date(col), (reason, f"{v} IS NOT NULL AND {parsed_date(col)} IS NULL")
+        return _date(col), (reason, f"{v} IS NOT NULL AND {_date(col)} IS NULL")
     if col.type == "code":
         code = f"({lit(json.dumps(col.values, sort_keys=True))}::jsonb ->> {v})"
         return code, (f"{lit(f'{col.name}: not a known code: ')} || {shown}", f"{v} IS NOT NULL AND {code} IS NULL")
@@ -90,7 +131,7 @@ def record_key(contract: FeedContract) -> str:
     parts = []
     for field in kinds()[contract.kind]["key"]:
         col = contract.column(field)
-        parts.append(f"coalesce(upper({value(col)}), '')")
+        parts.append(f"coalesce(upper({delivered(col)}), '')")
     return sql_pseudonym(f"{lit('record:' + contract.feed_id)} || ':' || " + " || '|' || ".join(parts))
 
 
@@ -104,13 +145,13 @@ def build(contract: FeedContract) -> tuple[list[StagingColumn], list[tuple[str, 
     for field, spec in fields.items():
         col = contract.column(field)
         identifier = spec.get("identifier")
-        v = value(col) if col else "NULL"
+        v = delivered(col) if col else "NULL"
         if col and col.required:
             rules.append((lit(f"{col.name}: required value missing"), f"{v} IS NULL"))
         if identifier in ("name", "address"):
             continue  # only linkage features keep a derived form
         if identifier == "date_of_birth":
-            parsed = parsed_date(col) if col else "NULL::date"
+            parsed = _date(col) if col else "NULL::date"
             columns += [
                 StagingColumn("birth_year", "smallint", "Year of birth (date of birth is not kept).",
                               f"extract(year FROM {parsed})::smallint", (field,)),
@@ -130,8 +171,8 @@ def build(contract: FeedContract) -> tuple[list[StagingColumn], list[tuple[str, 
             continue
         if identifier:
             namespace = NATIONAL_IDENTIFIERS.get(identifier, f"{identifier}:{contract.feed_id}")
-            normal = f"upper(regexp_replace({v}, '[\\s-]', '', 'g'))"
-            valid = f"ops.nhs_number_is_valid({v})" if identifier == "nhs_number" else "true"
+            normal = f"upper({_normal(col)})" if col else "NULL"
+            valid = _nhs_valid(col) if col and identifier == "nhs_number" else "true"
             columns.append(StagingColumn(
                 f"{field}_pseudonym", "text",
                 f"Keyed pseudonym of {field.replace('_', ' ')} ({'the same in every partner' if identifier in NATIONAL_IDENTIFIERS else 'within this feed'}).",

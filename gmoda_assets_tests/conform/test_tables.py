@@ -143,6 +143,18 @@ def test_adding_a_table_takes_a_create_table_a_spec_and_a_suite(added, warehouse
         assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)
 
 
+def test_a_table_built_from_empty_is_planned_with_its_new_size(added, warehouse_url):
+    """The next step plans its reads of a published table knowing how many rows it now has, not from the
+    statistics of the empty table it replaced (autovacuum would get to it later, or never for so few rows)."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE conformed.test_council_areas")
+        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
+                            ).fetchone() == (-1,)
+        build(added["good"], added["warehouse"])
+        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
+                            ).fetchone() == (10,)
+
+
 def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
     build(added["good"], added["warehouse"])
     with psycopg.connect(warehouse_url, autocommit=True) as reader:
