@@ -6,7 +6,6 @@ validation cohort (the same children) than the current one is not published (blo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, MetadataValue
 
+from gmoda_assets.lib.digest import sha256_of
 from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.lib.tables import Column, Computed, TableSpec
 from gmoda_assets.school_readiness.features import FEATURES, PURPOSE
@@ -37,9 +37,8 @@ def read_features(conn) -> pd.DataFrame:
 def code_version() -> str:
     """The package's version and a digest of this package's source and settings: a change to either is a new
     code version."""
-    digest = hashlib.sha256()
-    for path in sorted(_PACKAGE.glob("*.py")) + sorted(_PACKAGE.glob("*.yaml")):
-        digest.update(path.name.encode() + path.read_bytes())
+    paths = sorted(_PACKAGE.glob("*.py")) + sorted(_PACKAGE.glob("*.yaml"))
+    digest = sha256_of(path.name.encode() + path.read_bytes() for path in paths)
     return f"gmoda-assets {version('gmoda-assets')}+{digest.hexdigest()[:12]}"
 
 
@@ -48,7 +47,7 @@ def data_digest(features: pd.DataFrame) -> str:
     import pandas as pd
 
     known = features[features["outcome_status"] == "known"].sort_values("person_key")
-    return hashlib.sha256(pd.util.hash_pandas_object(known, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    return sha256_of([pd.util.hash_pandas_object(known, index=False).to_numpy().tobytes()]).hexdigest()[:16]
 
 
 def train(features: pd.DataFrame) -> dict:
@@ -65,7 +64,7 @@ def train(features: pd.DataFrame) -> dict:
                                        training.predict(name, fitted[name], validation))
     chosen = min(training.CHOOSABLE, key=lambda n: scored[n]["brier"])
     # Which children validated: a later run is held to this one's figures only on the same children.
-    cohort = hashlib.sha256(" ".join(sorted(map(str, split.validation["person_key"]))).encode()).hexdigest()[:16]
+    cohort = sha256_of([" ".join(sorted(map(str, split.validation["person_key"]))).encode()]).hexdigest()[:16]
     for figures in scored.values():
         figures["validation_cohort"] = cohort
     known = features[features["outcome_status"] == "known"]
