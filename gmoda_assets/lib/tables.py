@@ -178,13 +178,15 @@ class Computed(_ReadsAssets):
 @dataclass(frozen=True)
 class Rows:
     """Rows made in Python from reference data shipped in the package (a pandas DataFrame whose columns are
-    columns of the table), handed to PostgreSQL as one JSON document: no temporary table, nothing row by row."""
+    columns of the table), handed to PostgreSQL as one JSON document: no temporary table, nothing row by row.
+    ``checked_against``: assets the table's checks compare it with, so that it is built after them."""
 
     fetch: Callable[[], object]
+    checked_against: tuple[tuple[str, ...], ...] = ()
 
     @property
     def deps(self) -> list[AssetKey]:
-        return []
+        return [AssetKey(a) for a in self.checked_against]
 
     def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
         return []
