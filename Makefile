@@ -29,11 +29,13 @@ ui: $(STAMP)
 	$(BIN)/gmoda ui
 
 ## make bench: at Greater Manchester scale, drops into raw (the loader against a bare COPY, then through Dagster runs),
-## the nightly refresh in process and as the daemon runs it, the record linkage against the simulated truth, the
-## synthesis of every council's children, then the school-readiness model
+## the nightly refresh in process and as the daemon runs it, ingest and refresh from an empty platform both ways,
+## the record linkage against the simulated truth, the synthesis of every council's children, then the
+## school-readiness model
 bench: $(STAMP)
 	$(BIN)/python bench/raw_load.py --dagster
 	$(BIN)/python bench/refresh.py
+	$(BIN)/python bench/from_empty.py
 	$(BIN)/python bench/linkage.py
 	$(BIN)/python bench/synthetic.py
 	$(BIN)/python bench/school_readiness.py

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -42,6 +43,45 @@ def bare_copy(conn, contract, path: Path) -> int:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 copy.write(chunk)
         return cur.rowcount
+
+
+def dagster_breakdown(instance, since: float, wall: float, until: float | None = None) -> str:
+    """Where the wall time of ingesting through Dagster runs went, from the runs' own records and events: the
+    loader (its ``load_seconds``), the Great Expectations checks (``validation_seconds``), the rest of each step,
+    each run outside its step, and between runs (scanning, planning, creating runs)."""
+    from dagster import DagsterEventType, RunsFilter
+
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
+             DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}
+    runs = steps = load = checks = 0.0
+    records = instance.get_run_records(RunsFilter(
+        created_after=datetime.fromtimestamp(since, timezone.utc),
+        created_before=datetime.fromtimestamp(until, timezone.utc) if until else None))
+    for record in records:
+        runs += (record.end_time or record.start_time) - record.start_time
+        step_started, validated = None, False
+        for event in instance.get_records_for_run(record.dagster_run.run_id, of_type=kinds, limit=1000).records:
+            entry, data = event.event_log_entry, event.event_log_entry.dagster_event.event_specific_data
+            kind = entry.dagster_event.event_type
+            if kind == DagsterEventType.STEP_START:
+                step_started = entry.timestamp
+            elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE) and step_started:
+                steps += entry.timestamp - step_started
+            elif kind == DagsterEventType.ASSET_MATERIALIZATION and "load_seconds" in data.materialization.metadata:
+                load += data.materialization.metadata["load_seconds"].value
+            elif kind == DagsterEventType.ASSET_CHECK_EVALUATION and not validated and "validation_seconds" in data.metadata:
+                checks += data.metadata["validation_seconds"].value  # one validation serves all of a drop's checks
+                validated = True
+    share = lambda part: f"{part:6.1f} s ({part / wall:4.0%})"  # noqa: E731
+    return "\n".join([
+        f"  {len(records)} runs; of the {wall:.1f} s:",
+        f"  loader (load_drop)                {share(load)}",
+        f"  checks (GE validation)            {share(checks)}",
+        f"  rest of the steps                 {share(steps - load - checks)}",
+        f"  runs outside their step           {share(runs - steps)}",
+        f"  between runs (scan, plan, create) {share(wall - runs)}",
+        f"  orchestration (all but loader):   {1 - load / wall:.0%}; all but loader and checks: {1 - (load + checks) / wall:.0%}",
+    ])
 
 
 def main() -> int:
@@ -141,11 +181,12 @@ def main() -> int:
                 instance.delete_dynamic_partition(partitions.name, key)
         shutil.rmtree(settings.landing_dir(), ignore_errors=True)
         shutil.copytree(drops / "landing", settings.landing_dir())
-        started = time.perf_counter()
+        started, since = time.perf_counter(), time.time()
         report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)  # copied whole
         seconds = time.perf_counter() - started
         print(f"through Dagster runs + GE checks: {report.tally.runs} runs in {seconds:.1f} s = "
               f"{rows / seconds:,.0f} rows/s ({seconds / max(report.tally.runs, 1):.2f} s per drop)")
+        print(dagster_breakdown(instance, since, seconds))
     return 0
 
 

@@ -8,15 +8,16 @@ from dagster import (
     multi_or_in_process_executor,
 )
 
+from gmoda_assets.lib.run_launcher import WORKER_MODULES
+
 # Each step in a process of its own, as on Kubernetes, where a step may be a pod: steps share nothing but the
-# warehouse. The processes are forked from one that has imported the code location, the libraries every step uses
-# (Great Expectations, the instance's storage) and what Dagster imports to load the job in a step, so a step
-# starts in well under a second rather than importing them for seconds. How many run at once is the executor's
-# max_concurrent (default: the machine's cores) and, for warehouse builds, the pool's limit (dagster.yaml).
+# warehouse. The processes are forked from one that has imported the code location and what a step needs (the
+# run launcher's WORKER_MODULES), so a step starts in well under a second rather than importing them for seconds.
+# How many run at once is the executor's max_concurrent (default: the machine's cores) and, for warehouse builds,
+# the pool's limit (dagster.yaml).
 # A run may choose `in_process` instead (its steps in turn in the run's process): tests whose subject is not the
 # executor do.
-REFRESH_EXECUTION = {"config": {"multiprocess": {"start_method": {"forkserver": {"preload_modules": [
-    "gmoda_assets.definitions", "great_expectations", "dagster_postgres", "dagster._utils.test.definitions"]}}}}}
+REFRESH_EXECUTION = {"config": {"multiprocess": {"start_method": {"forkserver": {"preload_modules": WORKER_MODULES}}}}}
 
 # Raw is loaded drop by drop as partners deliver; everything else (the layers built from raw and the
 # reference tables they use) is rebuilt from it each night.

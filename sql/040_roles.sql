@@ -86,7 +86,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA raw FROM gmoda_loader, gmoda_transformer;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA raw FROM gmoda_loader, gmoda_transformer;
 GRANT USAGE ON SCHEMA raw TO gmoda_loader, gmoda_transformer;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA raw TO gmoda_loader;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw TO gmoda_loader;  -- raw row numbers
+GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA raw TO gmoda_loader;  -- raw row numbers, restarted for each drop
 GRANT SELECT ON ALL TABLES IN SCHEMA raw TO gmoda_transformer;
 
 -- The drop ledger (ops.drops) is the only table the loader updates (its upsert of a re-quarantined drop); it
@@ -136,6 +136,7 @@ $$;
 ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA raw, ops REVOKE UPDATE ON TABLES FROM gmoda_loader;
 ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA raw, ops GRANT SELECT, INSERT ON TABLES TO gmoda_loader;
 ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA raw, ops GRANT USAGE ON SEQUENCES TO gmoda_loader;
+ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA raw GRANT UPDATE ON SEQUENCES TO gmoda_loader;  -- setval
 ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA raw, ops GRANT SELECT ON TABLES TO gmoda_transformer;
 ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA staging, conformed, linked, synthetic, model, signposting, mart
     GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO gmoda_transformer;

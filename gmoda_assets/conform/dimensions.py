@@ -170,7 +170,7 @@ PARTNER = TableSpec(SCHEMA, "dim_partner", (
                             "funded_early_education, social_care."),
     "feed_count": Column("integer", "Number of contracted feeds."),
     "is_current": _current("partner", "partners.yaml"),
-}, Rows(_partners), StableKeys("partner_key", "partner_id", {
+}, Rows(_partners, checked_against=((SCHEMA, "dim_geography"),)), StableKeys("partner_key", "partner_id", {
     "partner_id": "unknown", "partner_name": "Unknown", "kind": "unknown", "feeds": "", "feed_count": 0,
     "is_current": True}),
     metrics={"partners": "count(*) FILTER (WHERE is_current AND partner_key <> -1)"})

@@ -4,7 +4,7 @@ every row keeps its place under the foreign keys), and the pseudonyms and birth 
 
 from gmoda_assets.conform.staging import staging_table
 from gmoda_assets.lib.contracts import FeedContract
-from gmoda_assets.lib.tables import Column, Lookup, SourceTable, Tables, copied
+from gmoda_assets.lib.tables import Column, Lookup, SourceTable, Tables, Through, copied
 
 CHILD_NHS = copied("text", "Keyed pseudonym of the child's NHS number, the same in every partner's data; null when not "
                            "delivered.", "nhs_number_pseudonym")
@@ -22,8 +22,10 @@ def record_key(description: str) -> Column:
 
 def renumbered(what: str) -> Column:
     """A fact's own key: nothing may store it, since it follows record_key order at each rebuild."""
+    # Record keys are hex pseudonyms, so bytewise order (COLLATE "C") is the database's order, sorted without the
+    # locale's slower comparison.
     return Column("integer", f"Surrogate key of the {what}, renumbered 1..n in record_key order at each nightly "
-                             "rebuild: nothing may store it.", "row_number() OVER (ORDER BY s.record_key)",
+                             "rebuild: nothing may store it.", 'row_number() OVER (ORDER BY s.record_key COLLATE "C")',
                   ("record_key",))
 
 
@@ -48,9 +50,9 @@ def person_key() -> Column:
     conformed.dim_person, which depends on it, so the facts are built after the people they point at."""
     return Column("integer", "The person the record is about in dim_person, as the linkage placed the record "
                              "(linked.person_records); -1 when it has not placed it.", sources=("record_key",),
-                  lookup=Lookup("conformed.dim_person", "person_key",
-                                "(SELECT r.person_key FROM linked.person_records AS r WHERE r.record_key = s.record_key)",
-                                "person_key"))
+                  lookup=Lookup("conformed.dim_person", "person_key", "person_records.person_key", "person_key",
+                                through=Through("linked.person_records", "person_records", "record_key",
+                                                "s.record_key")))
 
 
 def setting_key(description: str, source: str) -> Column:

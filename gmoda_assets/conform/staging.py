@@ -129,7 +129,9 @@ def _write(context: AssetExecutionContext, conn, candidates: dict[str, sql.Ident
         scope = sql.SQL("WHERE false")
         context.log.warning(f"{contract.feed_id}: no live data-sharing agreement ({contract.agreement}): "
                     "staged with no rows; raw keeps what it holds")
-    raw_rows = sql.SQL("{} r {}").format(sql.Identifier("raw", contract.raw_table), scope).as_string(conn)
+    # When a row was loaded is its drop's ledger row's time (raw keeps it once per drop).
+    raw_rows = sql.SQL("{} r LEFT JOIN ops.drops d ON d.drop_id = r._drop_id {}").format(
+        sql.Identifier("raw", contract.raw_table), scope).as_string(conn)
     conn.execute(
         sql.SQL("CREATE TEMP TABLE _typed ON COMMIT DROP AS SELECT r._drop_id, r._row_number, r._loaded_at, {}, "
                 "array_remove(ARRAY[{}], NULL) AS reasons FROM {}{}").format(

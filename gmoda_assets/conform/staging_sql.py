@@ -69,9 +69,9 @@ def _nhs_valid(col: Column) -> str:
 
 
 def prepared(contract: FeedContract, raw_rows: str) -> str:
-    """SQL for the rows the staging expressions read (aliased r), from ``raw_rows`` (a FROM item aliased r, with
-    its WHERE): lineage, each delivered column cleaned, identifiers normalised, then dates parsed and NHS
-    numbers checked, each once per row."""
+    """SQL for the rows the staging expressions read (aliased r), from ``raw_rows`` (FROM items: the raw table
+    aliased r joined to its drops' ledger rows aliased d, with its WHERE): lineage, each delivered column cleaned,
+    identifiers normalised, then dates parsed and NHS numbers checked, each once per row."""
     cleaned = [f"{value(c)} AS {q(c.db_name)}" for c in contract.columns]
     identifiers = [c for c in contract.columns if c.identifier and c.identifier not in UNKEYED_IDENTIFIERS]
     normals = [f"regexp_replace({value(c)}, '[\\s-]', '', 'g') AS {q(c.db_name + '__normal')}" for c in identifiers]
@@ -79,7 +79,7 @@ def prepared(contract: FeedContract, raw_rows: str) -> str:
     checked = [c for c in identifiers if c.identifier == "nhs_number"]
     second = ([f"{dates.parsed_date(delivered(c), c.format)} AS {q(c.db_name + '__date')}" for c in dated]
               + [f"ops.nhs_digits_are_valid({_normal(c)}) AS {q(c.db_name + '__valid')}" for c in checked])
-    first = f"SELECT r._drop_id, r._row_number, r._loaded_at, {', '.join(cleaned + normals)} FROM {raw_rows} OFFSET 0"
+    first = f"SELECT r._drop_id, r._row_number, d.processed_at AS _loaded_at, {', '.join(cleaned + normals)} FROM {raw_rows} OFFSET 0"
     return f"(SELECT {', '.join(['r.*', *second])} FROM ({first}) r OFFSET 0) r"
 
 

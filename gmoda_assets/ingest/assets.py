@@ -56,7 +56,7 @@ def _column_schema(contract: FeedContract) -> TableSchema:
         )
         for c in contract.columns
     ]
-    columns += [TableColumn(name=n, type="timestamptz" if n == "_loaded_at" else ("integer" if n == "_row_number" else "text"),
+    columns += [TableColumn(name=n, type="integer" if n == "_row_number" else "text",
                             description=d) for n, d in LINEAGE_COLUMNS.items()]
     return TableSchema(columns=columns)
 

@@ -32,11 +32,12 @@ from gmoda_assets.resources.landing_zone import CHUNK_BYTES, LandingZone
 LINEAGE_COLUMNS = {
     "_drop_id": "Drop (Dagster partition key) that delivered the row: <partner>.<feed>/<file>@<hash>. The file's "
                 "name, full SHA-256 and size are its row in ops.drops (JOIN ops.drops ON drop_id = _drop_id).",
-    "_row_number": "Data row number in the file, 1 for the first row after the header.",
-    "_loaded_at": "When the row was loaded.",
+    "_row_number": "Data row number in the file, 1 for the first row after the header. When the row was loaded "
+                   "is its drop's ops.drops.processed_at.",
 }
-# Lineage an older install kept on every row; now kept once per drop, in ops.drops.
-PER_DROP_LINEAGE = {"_file_name": "file_name", "_content_hash": "content_hash"}
+# Lineage an older install kept on every row; now kept once per drop, in ops.drops (the load's time is the
+# ledger row's, as both were written by one transaction).
+PER_DROP_LINEAGE = {"_file_name": "file_name", "_content_hash": "content_hash", "_loaded_at": "processed_at"}
 SNIFF_BYTES = 64 * 1024
 SPOOL_IN_MEMORY_BYTES = 16 << 20  # larger files are spooled to a temporary file
 BOM = b"\xef\xbb\xbf"
@@ -102,6 +103,20 @@ def _raw_columns(conn, contract: FeedContract) -> set[str]:
     }
 
 
+def _row_number_default(contract: FeedContract) -> sql.Composed:
+    return sql.SQL("nextval({}::regclass)").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))
+
+
+def _row_number_is_drawn_plainly(conn, contract: FeedContract) -> bool:
+    """Whether ``_row_number`` is the sequence's value itself, as the loader restarts it for each drop (an older
+    install subtracted a per-drop base from every row)."""
+    default = conn.execute(
+        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid "
+        "AND a.attnum = d.adnum WHERE d.adrelid = %s::regclass AND a.attname = '_row_number'",
+        (f"raw.{contract.raw_table}",)).fetchone()
+    return default is not None and "gmoda.row_base" not in default[0]
+
+
 def require_raw_table(conn, contract: FeedContract) -> None:
     """Raise RawTableOutdated unless the feed's raw table has every column of its contract. Raw tables are made
     only at set-up, by the administrator: a table the loader created would be the loader's to update."""
@@ -112,6 +127,11 @@ def require_raw_table(conn, contract: FeedContract) -> None:
             f"Feed {contract.feed_id}: raw.{contract.raw_table} still has column(s) {', '.join(per_row)} on every row, "
             f"which the loader no longer fills (ops.drops keeps them once per drop); nothing loaded. The platform "
             f"team must run `gmoda db init` (as the administrator) to bring raw up to date.")
+    if existing and not missing and not _row_number_is_drawn_plainly(conn, contract):
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} numbers rows the older way (a base subtracted on "
+            f"every row); nothing loaded. The platform team must run `gmoda db init` (as the administrator) to bring "
+            f"raw up to date.")
     if missing:
         state = f"lacks column(s) {', '.join(missing)}" if existing else "does not exist"
         raise RawTableOutdated(
@@ -129,22 +149,25 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
     if existing:
         _index_drops(conn, contract)
         _drop_per_row_lineage(conn, contract, existing)
+        if not _row_number_is_drawn_plainly(conn, contract):
+            conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _row_number SET DEFAULT {}").format(
+                table, _row_number_default(contract)))
     if not missing:
         return
     if not existing:
-        # Lineage values come from settings the loader makes for its transaction, and the row number from a
-        # sequence only that feed's (serialised) loads draw on, so COPY can write straight into the table. What
-        # is the same for every row of a drop (file name, hash, size) is kept once, in ops.drops: on every row it
-        # more than halved the speed of COPY (``bench/raw_load.py``).
+        # The drop id comes from a setting the loader makes for its transaction, and the row number from a
+        # sequence only that feed's (serialised) loads draw on, restarted at 1 for each drop, so COPY can write
+        # straight into the table. What is the same for every row of a drop (file name, hash, size, the load's
+        # time) is kept once, in ops.drops: on every row it more than halved the speed of COPY
+        # (``bench/raw_load.py``).
         conn.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(_row_sequence(contract)))
         cols = [sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns]
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ({}, "
                 "_drop_id text NOT NULL DEFAULT current_setting('gmoda.drop_id'), "
-                "_row_number integer NOT NULL DEFAULT nextval({}) - current_setting('gmoda.row_base')::bigint, "
-                "_loaded_at timestamptz NOT NULL DEFAULT now())"
-            ).format(table, sql.SQL(", ").join(cols), sql.Literal(f"raw.{contract.raw_table}__row_seq"))
+                "_row_number integer NOT NULL DEFAULT {})"
+            ).format(table, sql.SQL(", ").join(cols), _row_number_default(contract))
         )
         conn.execute(
             sql.SQL("COMMENT ON TABLE {} IS {}").format(
@@ -171,7 +194,7 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
 
 
 def _drop_per_row_lineage(conn, contract: FeedContract, existing: set[str]) -> None:
-    """Bring an older raw table to lineage kept once per drop: its per-row file name and hash are dropped, but
+    """Bring an older raw table to lineage kept once per drop: its per-row file name, hash and load time are dropped, but
     only once every drop in the table is shown to have the same values in ops.drops, so nothing is lost. A
     disagreement leaves the columns in place and names the drop (set-up, by the administrator)."""
     per_row = [column for column in PER_DROP_LINEAGE if column in existing]
@@ -191,7 +214,8 @@ def _drop_per_row_lineage(conn, contract: FeedContract, existing: set[str]) -> N
             f"kept until the ledger and the table agree.")
     conn.execute(sql.SQL("ALTER TABLE {} {}").format(table, sql.SQL(", ").join(
         sql.SQL("DROP COLUMN {}").format(sql.Identifier(c)) for c in per_row)))
-    conn.execute(sql.SQL("COMMENT ON COLUMN {}._drop_id IS {}").format(table, sql.Literal(LINEAGE_COLUMNS["_drop_id"])))
+    for name, text in LINEAGE_COLUMNS.items():
+        conn.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(table, sql.Identifier(name), sql.Literal(text)))
 
 
 def _row_sequence(contract: FeedContract) -> sql.Identifier:
@@ -430,15 +454,11 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
                 return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "duplicate", earlier[1], 0,
                                    duplicate_of=earlier[0], seconds=time.perf_counter() - started)
             require_raw_table(conn, contract)
-            # Row numbers are the sequence's values less the first: consecutive only if no value this session
-            # cached before the lock was taken (another session may have drawn past them since) is used. So the
-            # cache goes first; then, under the feed's lock, only this COPY draws on the sequence.
-            conn.execute("DISCARD SEQUENCES")
-            base = conn.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(f"raw.{contract.raw_table}__row_seq"))).fetchone()[0]
-            conn.execute(
-                "SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.row_base', %s, true)",
-                (drop_id, str(base)),
-            )
+            # Row numbers are the sequence's values, restarted at 1 under the feed's lock, so that only this COPY
+            # draws on it; setval also forgets the values this session had cached (drawn before another session's
+            # restart). It is not undone by a rollback, which needs nothing: every load restarts it.
+            conn.execute("SELECT setval(%s::regclass, 1, false), set_config('gmoda.drop_id', %s, true)",
+                         (f"raw.{contract.raw_table}__row_seq", drop_id))
             copy_sql = sql.SQL(
                 "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"
             ).format(

@@ -30,8 +30,8 @@ from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
 from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
-from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Written, comment_changes, create_table,
-                                     shape_changes)
+from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Through, Written, comment_changes,
+                                     create_table, shape_changes)
 from gmoda_assets.resources import Warehouse
 
 SAMPLE = 5  # failing rows named in a refusal
@@ -140,13 +140,21 @@ def _bound(spec: TableSpec, checks: list[CheckDef], tables: dict[str, sql.Identi
 def _select(spec: TableSpec, names: list[str]) -> sql.Composable:
     """The spec's rows: its columns ``names`` computed from the source ``s`` and the dimensions looked up."""
     joins = sql.SQL(" ").join(
-        sql.SQL("LEFT JOIN {dimension} AS {alias} ON {alias}.{match} = {source}").format(
-            dimension=sql.Identifier(*lookup.dimension.split(".")), alias=sql.Identifier(name),
-            match=sql.Identifier(lookup.match), source=sql.SQL(lookup.source))
+        sql.SQL("{through}LEFT JOIN {dimension} AS {alias} ON {alias}.{match} = {source}").format(
+            through=_join(lookup.through), dimension=sql.Identifier(*lookup.dimension.split(".")),
+            alias=sql.Identifier(name), match=sql.Identifier(lookup.match), source=sql.SQL(lookup.source))
         for name, lookup in spec.lookups.items() if name in names)
     return sql.SQL("SELECT {} FROM ({}) AS s {}").format(
         sql.SQL(", ").join(sql.SQL("{} AS {}").format(spec.expression(n), sql.Identifier(n)) for n in names),
         spec.source.relation(spec), joins)
+
+
+def _join(through: Through | None) -> sql.Composable:
+    if through is None:
+        return sql.SQL("")
+    return sql.SQL("LEFT JOIN {table} AS {alias} ON {alias}.{match} = {source} ").format(
+        table=sql.Identifier(*through.table.split(".")), alias=sql.Identifier(through.alias),
+        match=sql.Identifier(through.match), source=sql.SQL(through.source))
 
 
 def copy_rows(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows) -> None:

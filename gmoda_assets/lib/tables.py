@@ -82,14 +82,29 @@ CHECK_FIGURES = "check_figures"  # in a build's metadata: {check name: {figure: 
 
 
 @dataclass(frozen=True)
+class Through:
+    """A table a lookup goes through: its row (at most one) whose ``match`` column equals ``source`` (SQL over
+    ``s``), left-joined as ``alias`` for the lookup's own source to read. A join, not a subquery per row: the
+    planner can hash it (a fact's person keys, read from linked.person_records, took a third of its build as an
+    index probe per row)."""
+
+    table: str  # schema-qualified, e.g. linked.person_records
+    alias: str
+    match: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Lookup:
-    """A dimension's key, found by matching ``source`` (SQL over ``s``) with the dimension's ``match`` column."""
+    """A dimension's key, found by matching ``source`` (SQL over ``s``, or over the table it goes ``through``)
+    with the dimension's ``match`` column."""
 
     dimension: str  # schema-qualified table, e.g. conformed.dim_geography
     match: str
     source: str
     key: str
     unknown: int | None = UNKNOWN  # what a row without a match gets; None leaves it null, for NOT NULL to refuse
+    through: Through | None = None
 
 
 @dataclass(frozen=True)
@@ -178,13 +193,15 @@ class Computed(_ReadsAssets):
 @dataclass(frozen=True)
 class Rows:
     """Rows made in Python from reference data shipped in the package (a pandas DataFrame whose columns are
-    columns of the table), handed to PostgreSQL as one JSON document: no temporary table, nothing row by row."""
+    columns of the table), handed to PostgreSQL as one JSON document: no temporary table, nothing row by row.
+    ``checked_against``: assets the table's checks compare it with, so that it is built after them."""
 
     fetch: Callable[[], object]
+    checked_against: tuple[tuple[str, ...], ...] = ()
 
     @property
     def deps(self) -> list[AssetKey]:
-        return []
+        return [AssetKey(a) for a in self.checked_against]
 
     def lineage(self, name: str, column: Column) -> list[TableColumnDep]:
         return []

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gmoda_assets.lib.threads import one_thread
 from gmoda_assets.school_readiness.features import FEATURES
 
 CATEGORICAL = ["sex", "ethnicity", "council_code", "birth_council_code"]
@@ -86,11 +87,16 @@ def _logistic(candidate: Candidate, c: float):
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     categorical = candidate.categorical
     numeric = [x for x in candidate.columns if x not in categorical]
-    steps = [("categories", OneHotEncoder(handle_unknown="ignore", min_frequency=20), categorical)]
+    # Categories numbered (in sorted order, as the one-hot columns are) before they are counted and one-hot
+    # encoded: the same columns, without counting Python strings one by one. An unseen category is numbered -1
+    # and, unseen by the one-hot encoder too, encoded as all zeros.
+    codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    steps = [("categories", make_pipeline(codes, OneHotEncoder(handle_unknown="ignore", min_frequency=20)),
+              categorical)]
     if numeric:
         steps.append(("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
                                                StandardScaler()), numeric))
@@ -138,21 +144,25 @@ CHOOSABLE = ("logistic", "boosted")  # the pilot's model and the majority class 
 
 def fit(name: str, train: pd.DataFrame):
     """Candidate ``name`` fitted on ``train``, its probabilities calibrated in folds (the majority class needs
-    none: its probability is the training rate)."""
+    none: its probability is the training rate), on one thread (``one_thread``)."""
     from sklearn.calibration import CalibratedClassifierCV
 
     candidate = CANDIDATES[name]
     train = candidate.children(train)
     x, y = design(train, candidate), train["gld"].astype(bool).to_numpy()
-    if name == "majority":
-        return candidate.make(candidate).fit(x, y)
-    method = "isotonic" if len(train) >= 5000 else "sigmoid"  # isotonic overfits small samples
-    return CalibratedClassifierCV(candidate.make(candidate), method=method, cv=3).fit(x, y)
+    model = candidate.make(candidate)
+    if name != "majority":
+        method = "isotonic" if len(train) >= 5000 else "sigmoid"  # isotonic overfits small samples
+        model = CalibratedClassifierCV(model, method=method, cv=3)
+    with one_thread():
+        return model.fit(x, y)
 
 
 def predict(name: str, model, frame: pd.DataFrame) -> np.ndarray:
     """Calibrated probability of reaching GLD for each row of ``frame``."""
-    return model.predict_proba(design(frame, CANDIDATES[name]))[:, 1]
+    x = design(frame, CANDIDATES[name])
+    with one_thread():
+        return model.predict_proba(x)[:, 1]
 
 
 def dumps(model) -> bytes:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from gmoda_assets.lib.threads import one_thread
 from gmoda_assets.synthetic.synthesiser import category_codes, encode, encode_pair
 from gmoda_assets.synthetic.variables import Rate, Variable
 
@@ -95,14 +96,6 @@ def discriminator_auc(real: pd.DataFrame, synthetic: pd.DataFrame, variables: Se
     with one_thread():
         scores = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
     return float(roc_auc_score(y, scores))
-
-
-def one_thread():
-    """Gradient boosting on one OpenMP thread: its spinning threads run twenty times slower on cores other
-    processes share (measured: 40 s against 2 s on the shared 2-core machine), and gain little when idle."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="openmp")
 
 
 def _distribution(values: pd.Series, variable: Variable, edges: np.ndarray | None) -> pd.Series:

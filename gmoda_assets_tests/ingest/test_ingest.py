@@ -96,6 +96,10 @@ def test_checks_pass_on_clean_rows_and_flag_bad_ones(platform, instance, defs, s
         assert shown["drop"].value.startswith("nhs.births/")
         assert not {"1234567890", "2019-02-31"} & set(re.findall(r"[\w-]+", str([m.value for m in shown.values()])))
     assert "7" in codes["failures"].value.rsplit("|", 2)[-2]
+    # A check over several columns is one expectation, one pass over the drop, naming each column it covers.
+    for shown, columns in ((identifiers, ["nhs_number", "mother_nhs_number", "postcode"]), (dates, ["date_of_birth"])):
+        [result] = shown["results"].value
+        assert shown["expectations"].value == 1 and all(f"{c}: " in result["about"] for c in columns), result["about"]
     assert checks["row_count_matches_file"].event.dagster_event.event_specific_data.passed
 
 

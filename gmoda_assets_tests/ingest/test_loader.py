@@ -8,7 +8,7 @@ import pytest
 from dagster import AssetKey
 
 from gmoda_assets.ingest.drops import Drop
-from gmoda_assets.ingest.loader import ROW_NUMBER_CACHE, FileChanged, ensure_raw_table, load_drop
+from gmoda_assets.ingest.loader import ROW_NUMBER_CACHE, DropRejected, FileChanged, ensure_raw_table, load_drop
 from gmoda_assets.ingest.runner import ingest_landing_zone
 from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import match_file
@@ -139,6 +139,8 @@ def test_row_numbers_count_from_one_whatever_another_session_drew(platform, ware
     with psycopg.connect(warehouse_url, autocommit=True) as one, psycopg.connect(warehouse_url, autocommit=True) as two:
         load_drop(one, platform, contract, deliver(20, rows[:10]))  # one caches a block and uses a few of it
         load_drop(two, platform, contract, deliver(21, rows[10:20]))  # two draws the next block
+        with pytest.raises(DropRejected, match="malformed row"):  # two draws again, then its COPY is rolled back
+            load_drop(two, platform, contract, deliver(23, [*rows[20:40], b"ragged,row\n"]))
         long = load_drop(one, platform, contract, deliver(22, longer_than_a_block))
         numbers = {drop: numbers for drop, numbers in one.execute(
             "SELECT _drop_id, array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births GROUP BY 1")}
@@ -167,9 +169,10 @@ def test_set_up_gives_an_older_raw_table_its_block_range_index(warehouse_url):
 
 
 def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform, warehouse_url, simulated_month):
-    """An older install kept the file name and hash on every raw row. The loader refuses such a table, naming
-    `gmoda db init`; set-up drops the two columns only when every drop's values agree with its ledger row (a
-    disagreement is named and keeps them), and the join on ops.drops then gives every row its file and hash."""
+    """An older install kept the file name, hash and load time on every raw row, and numbered rows by subtracting
+    a base on every row. The loader refuses such a table, naming `gmoda db init`; set-up drops the three columns
+    only when every drop's values agree with its ledger row (a disagreement is named and keeps them), and the join
+    on ops.drops then gives every row its file, hash and load time; rows are numbered from 1 again."""
     from gmoda_assets.ingest.loader import RawTableOutdated
 
     path, lines = _births(simulated_month)
@@ -185,31 +188,45 @@ def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform,
         try:
             load_drop(conn, platform, contract, first)
             with conn.transaction():  # the table as the older set-up made it, its rows as the older loader filled them
-                for column, setting in (("_file_name", "file_name"), ("_content_hash", "content_hash")):
-                    conn.execute(f"ALTER TABLE raw.nhs__births ADD COLUMN {column} text")
+                for column, setting, kind in (("_file_name", "file_name", "text"), ("_content_hash", "content_hash", "text"),
+                                              ("_loaded_at", "processed_at", "timestamptz")):
+                    conn.execute(f"ALTER TABLE raw.nhs__births ADD COLUMN {column} {kind}")
                     conn.execute(f"UPDATE raw.nhs__births r SET {column} = d.{setting} FROM ops.drops d "
                                  "WHERE d.drop_id = r._drop_id")
-                    conn.execute(f"ALTER TABLE raw.nhs__births ALTER COLUMN {column} SET NOT NULL, "
-                                 f"ALTER COLUMN {column} SET DEFAULT current_setting('gmoda.{setting}')")
-            with pytest.raises(RawTableOutdated, match=r"still has column\(s\) _content_hash, _file_name .*`gmoda db init`"):
+                    conn.execute(f"ALTER TABLE raw.nhs__births ALTER COLUMN {column} SET NOT NULL")
+                conn.execute("ALTER TABLE raw.nhs__births ALTER COLUMN _row_number SET DEFAULT "
+                             "nextval('raw.nhs__births__row_seq') - current_setting('gmoda.row_base')::bigint")
+            with pytest.raises(RawTableOutdated, match=r"still has column\(s\) _content_hash, _file_name, _loaded_at .*`gmoda db init`"):
                 load_drop(conn, platform, contract, second)
 
-            conn.execute("UPDATE raw.nhs__births SET _content_hash = 'f00' WHERE _row_number = 7")
-            with pytest.raises(RawTableOutdated, match=rf"rows of drop {first} whose _file_name or _content_hash differ"):
+            conn.execute("UPDATE raw.nhs__births SET _loaded_at = _loaded_at - interval '1 second' WHERE _row_number = 7")
+            with pytest.raises(RawTableOutdated, match=rf"rows of drop {first} whose _file_name or _content_hash or "
+                                                       "_loaded_at differ"):
                 ensure_raw_table(conn, contract)
-            held = conn.execute("SELECT count(DISTINCT _content_hash) FROM raw.nhs__births").fetchone()[0]
+            held = conn.execute("SELECT count(DISTINCT _loaded_at) FROM raw.nhs__births").fetchone()[0]
             assert held == 2, "a disagreement keeps the per-row values"
-
-            conn.execute("UPDATE raw.nhs__births r SET _content_hash = d.content_hash FROM ops.drops d "
+            conn.execute("UPDATE raw.nhs__births r SET _loaded_at = d.processed_at FROM ops.drops d "
                          "WHERE d.drop_id = r._drop_id")
+            with conn.transaction():  # only the row numbering is older: refused too
+                conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN _file_name, DROP COLUMN _content_hash, "
+                             "DROP COLUMN _loaded_at")
+                with pytest.raises(RawTableOutdated, match="numbers rows the older way .*`gmoda db init`"):
+                    load_drop(conn, platform, contract, second)
+                raise psycopg.Rollback()
+
             ensure_raw_table(conn, contract)
             columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
                                                   "table_schema = 'raw' AND table_name = 'nhs__births' AND column_name LIKE '\\_%'")]
-            assert sorted(columns) == ["_drop_id", "_loaded_at", "_row_number"]
+            assert sorted(columns) == ["_drop_id", "_row_number"]
             assert load_drop(conn, platform, contract, second).rows_loaded == 10
-            lineage = conn.execute("SELECT d.file_name, d.content_hash, count(*) FROM raw.nhs__births r "
+            lineage = conn.execute("SELECT d.file_name, d.content_hash, min(d.processed_at), count(*), "
+                                   "array_agg(r._row_number ORDER BY r._row_number) FROM raw.nhs__births r "
                                    "JOIN ops.drops d ON d.drop_id = r._drop_id GROUP BY 1, 2 ORDER BY 1").fetchall()
         finally:  # whatever happened, the table is left as set-up makes it for the other tests
-            conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN IF EXISTS _file_name, DROP COLUMN IF EXISTS _content_hash")
-    assert [(name, n) for name, _, n in lineage] == [("GM_CHIS_Births_20251020.csv", 20), ("GM_CHIS_Births_20251021.csv", 10)]
-    assert [first[-12:], second[-12:]] == [content_hash[:12] for _, content_hash, _ in lineage]
+            conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN IF EXISTS _file_name, DROP COLUMN IF EXISTS _content_hash, "
+                         "DROP COLUMN IF EXISTS _loaded_at, ALTER COLUMN _row_number SET DEFAULT "
+                         "nextval('raw.nhs__births__row_seq'::regclass)")
+    assert [(name, n) for name, _, _, n, _ in lineage] == [("GM_CHIS_Births_20251020.csv", 20), ("GM_CHIS_Births_20251021.csv", 10)]
+    assert [first[-12:], second[-12:]] == [content_hash[:12] for _, content_hash, _, _, _ in lineage]
+    assert [numbers for *_, numbers in lineage] == [list(range(1, 21)), list(range(1, 11))]
+    assert lineage[0][2] < lineage[1][2], "each drop keeps its own load time"

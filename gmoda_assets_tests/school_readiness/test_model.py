@@ -53,6 +53,58 @@ def test_temporal_split_validates_on_the_latest_known_year():
         training.temporal_split(frame[frame["assessment_year"] == "2023/24"])
 
 
+def test_logistic_inputs_are_the_categories_one_hot_encoded():
+    """The logistic regressions number categories before one-hot encoding them (for speed): the columns are those a
+    one-hot encoder of the strings gives, rare categories (under 20 children) pooled alike, and a category unseen
+    in training is all zeros."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame({c: rng.choice(["missing", "b", "a", "rare"], n, p=[0.3, 0.3, 0.37, 0.03])
+                          for c in training.PILOT})
+    later = frame.head(50).copy()
+    later.loc[:9, "sex"] = "never seen"
+    candidate = training.CANDIDATES["pilot"]
+    encode = candidate.make(candidate)[0].fit(training.design(frame, candidate))
+    plain = OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False).fit(frame)
+    for rows in (frame, later):
+        encoded = encode.transform(training.design(rows, candidate))
+        assert np.array_equal(encoded.toarray() if hasattr(encoded, "toarray") else encoded, plain.transform(rows))
+    assert "sex_infrequent_sklearn" in plain.get_feature_names_out()  # the rare category was pooled
+    sex = [i for i, name in enumerate(plain.get_feature_names_out()) if name.startswith("sex_")]
+    assert not plain.transform(later)[:10, sex].any()
+
+
+def test_models_fit_and_predict_on_one_thread(monkeypatch):
+    """Candidates fit and predict with scikit-learn's OpenMP loops and the BLAS on one thread each (their waiting
+    threads spin, many times slower on a shared machine: gmoda_assets/lib/threads.py); the limit ends with them."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    threads = []
+
+    class Recording(LogisticRegression):
+        def fit(self, x, y):
+            threads.append({p["num_threads"] for p in threadpool_info()})
+            return super().fit(x, y)
+
+        def decision_function(self, x):
+            threads.append({p["num_threads"] for p in threadpool_info()})
+            return super().decision_function(x)
+
+    pilot = training.CANDIDATES["pilot"]
+    monkeypatch.setitem(training.CANDIDATES, "pilot", training.Candidate(
+        pilot.description, pilot.columns, pilot.categorical, lambda c: training._logistic(c, 1.0).set_params(
+            logisticregression=Recording())))
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({c: rng.choice(["x", "y"], 300) for c in training.PILOT}).assign(gld=rng.random(300) < 0.6)
+    before = [p["num_threads"] for p in threadpool_info()]
+    training.predict("pilot", training.fit("pilot", frame), frame)
+    assert len(threads) >= 6 and all(t == {1} for t in threads)  # three folds fitted, calibrated and predicting
+    assert [p["num_threads"] for p in threadpool_info()] == before
+
+
 @pytest.fixture(scope="package")
 def modelled(linked_month):
     """Features, a training run, its evaluation, model card and scores, built by one Dagster run."""

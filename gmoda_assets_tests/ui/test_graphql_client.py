@@ -43,8 +43,10 @@ def _checked_run(running_ui, run_id: str) -> tuple[set[AssetKey], set]:
 
 
 def test_a_program_launches_an_asset_selection_and_polls_it_to_success(client, running_ui, defs):
-    """Two assets of the nightly job, with the job's default (multiprocess) executor: only they and their checks run."""
-    selection = [AssetKey(["conformed", "dim_partner"]), AssetKey(["ops", "feed_deliveries"])]
+    """Three assets of the nightly job, with the job's default (multiprocess) executor: only they and their checks
+    run. dim_partner's blocking check reads the other two, so the selection passes whatever ran before it."""
+    selection = [AssetKey(["conformed", "dim_partner"]), AssetKey(["conformed", "dim_geography"]),
+                 AssetKey(["ops", "feed_deliveries"])]
     run_id = client.submit_job_execution("nightly_refresh", run_config={}, tags=REQUESTED_BY, asset_selection=selection)
     assert _wait(client, run_id) == DagsterRunStatus.SUCCESS
     assets, checks = _checked_run(running_ui, run_id)

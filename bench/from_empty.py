@@ -1,0 +1,164 @@
+"""Benchmark: from an empty platform to the last layer at Greater Manchester scale, as the platform runs it and in
+process.
+
+    .venv/bin/python bench/from_empty.py [--scale gm|small] [--skip-in-process] [--skip-scheduled] [--keep]
+
+The drops `bench/raw_load.py` simulated (`bench/out/<scale>-seed42-months3/landing`; simulated here if missing) are
+copied whole into the landing zone of a new platform home with an empty warehouse, once per way of running:
+
+- **as scheduled**: ``gmoda ui`` starts the code server, webserver and daemon. The partners' sensors find the files,
+  confirm on their next tick (30 s later) that each has settled, and request a run per drop, which the daemon
+  starts (at most four at once); each run loads its drop and checks it. When every drop has loaded, nightly_refresh
+  is submitted through the webserver, as its 02:00 schedule submits it, and a run worker runs it with the job's
+  multiprocess executor.
+- **in process**: the same work with no orchestration around it: each drop's run executed in this process (what
+  ``gmoda ingest`` does), then the refresh's steps in turn (``gmoda refresh --in-process``).
+
+The files are copied before the services start, so ``GMODA_SETTLE_SECONDS=0``: the settle time waits out a
+partner's slow upload, and is not work. Set-up of an empty warehouse (``gmoda db init``, once per deployment) is
+timed apart. Prints each phase's seconds, the drops by outcome, rows per second per layer, the slowest steps, and
+the orchestration's share of the scheduled wall time: 1 - (in process / as scheduled). Each way runs in a process
+of its own, with its own home under `bench/out/`, removed afterwards unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench_warehouse import OUT
+from dagster_runs import RUN_ENDS, follow, layers, print_layers, running_ui, slowest_steps
+
+WAYS = ("in-process", "scheduled")
+QUIET_SECONDS = 75  # two sensor intervals and more with no new drop run: every sensor has seen every file settle
+
+
+def _drops(scale: str) -> Path:
+    drops = OUT / f"{scale}-seed42-months3" / "landing"
+    if not drops.exists():
+        from gmoda_assets.simulate import simulate
+
+        print(simulate(drops, scale=scale, seed=42, months=3))
+    return drops
+
+
+def _ledger(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT status, count(*), sum(rows_loaded) FROM ops.drops GROUP BY 1 ORDER BY 1").fetchall()
+    return ", ".join(f"{count} {status} ({loaded:,} rows)" for status, count, loaded in rows)
+
+
+def _await_ingest(instance, since: float) -> tuple[list, float]:
+    """The drop runs the sensors requested since ``since`` (a time.time()), once all have ended and no new one has
+    come for QUIET_SECONDS; and the time the last one ended."""
+    from dagster import RunsFilter
+
+    created_after = datetime.fromtimestamp(since, timezone.utc)
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        records = [r for r in instance.get_run_records(filters=RunsFilter(created_after=created_after))
+                   if r.dagster_run.job_name != "nightly_refresh"]
+        ended = all(r.dagster_run.status.value in RUN_ENDS for r in records)
+        if records and ended and time.time() - max(r.create_timestamp.timestamp() for r in records) > QUIET_SECONDS:
+            return records, max(r.end_time for r in records)
+        time.sleep(2)
+    raise SystemExit("the drops' runs did not all end within an hour")
+
+
+def _way(way: str, scale: str, keep: bool) -> dict:
+    """Run one way from empty in this process; print its figures and return its seconds."""
+    home = OUT / f"empty-{way}"
+    os.environ.update(GMODA_HOME=str(home), GMODA_SETTLE_SECONDS="0")
+    os.environ.pop("GMODA_DATABASE_URL", None)
+    from gmoda_assets.lib import database
+
+    if home.exists():
+        if database.pgdata_dir().exists():
+            database.stop_embedded()
+        shutil.rmtree(home)
+    shutil.copytree(_drops(scale), home / "landing")
+    from gmoda_assets.cli import _setup_warehouse
+    from gmoda_assets.lib.instance import get_instance
+
+    started = time.perf_counter()
+    url = _setup_warehouse()
+    instance = get_instance()
+    figures = {"set-up": time.perf_counter() - started}
+    if way == "in-process":
+        from gmoda_assets.definitions import defs
+        from gmoda_assets.ingest.runner import ingest_landing_zone, refresh
+        from gmoda_assets.resources import LocalLandingZone
+
+        started = time.perf_counter()
+        report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
+        figures["ingest"] = time.perf_counter() - started
+        drop_runs = report.tally.runs
+        started = time.perf_counter()
+        refresh(instance, defs, in_process=True)
+        figures["refresh"] = time.perf_counter() - started
+        run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
+    else:
+        with running_ui(home / "gmoda-ui.log") as (client, ready):
+            figures["services ready"] = ready
+            since = time.time()
+            records, last_end = _await_ingest(instance, since)
+            figures["ingest"] = last_end - since
+            first = min(r.create_timestamp.timestamp() for r in records) - since
+            drop_runs = len(records)
+            started = time.perf_counter()
+            run_id = client.submit_job_execution("nightly_refresh", run_config={})
+            follow(instance, run_id)
+            figures["refresh"] = time.perf_counter() - started
+        print(f"  the sensors requested the first drop's run {first:.1f} s after the services were ready")
+    status = instance.get_run_by_id(run_id).status.value
+    print(f"{way}: set-up {figures['set-up']:.1f} s (not counted); ingest {figures['ingest']:.1f} s ({drop_runs} drop "
+          f"runs: {_ledger(url)}); nightly_refresh {status} in {figures['refresh']:.1f} s; "
+          f"ingest + refresh {figures['ingest'] + figures['refresh']:.1f} s")
+    print_layers(layers(instance, run_id))
+    print("  slowest steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in slowest_steps(instance, run_id)))
+    database.stop_embedded()
+    if not keep:
+        shutil.rmtree(home)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=["small", "gm"], default="gm")
+    parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--skip-scheduled", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep each way's home (a warehouse of several GB at GM)")
+    parser.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)  # the child process that runs one way
+    args = parser.parse_args()
+
+    if args.way:
+        print("FIGURES " + json.dumps(_way(args.way, args.scale, args.keep)), flush=True)
+        return 0
+    totals = {}
+    for way in (w for w in WAYS if not getattr(args, f"skip_{w.replace('-', '_')}")):
+        command = [sys.executable, __file__, "--way", way, "--scale", args.scale] + (["--keep"] if args.keep else [])
+        child = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        lines = child.stdout.splitlines()
+        print("\n".join(line for line in lines if not line.startswith("FIGURES ")), flush=True)
+        if child.returncode:
+            return child.returncode
+        figures = json.loads(next(line for line in lines if line.startswith("FIGURES "))[len("FIGURES "):])
+        totals[way] = figures["ingest"] + figures["refresh"]
+    if len(totals) == 2:
+        print(f"orchestration share of the scheduled run, ingest to the last layer: "
+              f"{1 - totals['in-process'] / totals['scheduled']:.0%} (as scheduled {totals['scheduled']:.1f} s, "
+              f"in process {totals['in-process']:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The one-machine run launcher (gmoda_assets/lib/run_launcher.py): each run in a worker forked for it, which
+runs the job from the run's code origin; a worker that dies fails its run; terminating a run cancels it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from dagster import DagsterEventType, DagsterRunStatus, Definitions, job, op
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.launcher import LaunchRunContext, WorkerStatus
+
+from gmoda_assets.lib.run_launcher import PID_TAG, ForkingRunLauncher
+
+
+@op
+def sleeps() -> None:
+    time.sleep(120)
+
+
+@op
+def returns() -> None:
+    pass
+
+
+@job
+def waits():
+    sleeps()
+
+
+@job
+def ends():
+    returns()
+
+
+defs = Definitions(jobs=[waits, ends])  # loaded by the workers from this module, as from a code location
+
+
+@pytest.fixture
+def launcher(instance):
+    assert isinstance(instance.run_launcher, ForkingRunLauncher)  # as dagster.yaml configures it
+    return instance.run_launcher
+
+
+def _launch(instance, launcher, name: str):
+    recon = ReconstructableRepository.for_module(__name__, "defs").get_reconstructable_job(name)
+    run = instance.create_run_for_job(job_def=recon.get_definition(), job_code_origin=recon.get_python_origin())
+    launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    return run.run_id
+
+
+def _wait(instance, run_id: str, until, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while not until(run := instance.get_run_by_id(run_id)):
+        assert time.monotonic() < deadline, f"run {run_id} is {run.status.value}"
+        time.sleep(0.2)
+    return run
+
+
+def test_a_run_is_executed_by_a_worker_of_its_own(instance, launcher):
+    run_id = _launch(instance, launcher, "ends")
+    run = _wait(instance, run_id, lambda r: r.is_finished)
+    assert run.status == DagsterRunStatus.SUCCESS
+    pid = int(run.tags[PID_TAG])
+    assert pid != os.getpid()
+    started = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)]
+    assert f"Started process for run (pid: {pid})." in started
+
+
+def test_a_worker_that_dies_fails_its_run(instance, launcher):
+    run_id = _launch(instance, launcher, "waits")
+    run = _wait(instance, run_id, lambda r: r.status == DagsterRunStatus.STARTED and PID_TAG in r.tags)
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    os.kill(int(run.tags[PID_TAG]), signal.SIGKILL)
+    run = _wait(instance, run_id, lambda r: r.is_finished)
+    assert run.status == DagsterRunStatus.FAILURE
+    failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)[-1]
+    assert "exited with code -9 before the run ended" in failure.message
+
+
+def test_terminating_a_run_cancels_it(instance, launcher):
+    run_id = _launch(instance, launcher, "waits")
+    _wait(instance, run_id, lambda r: r.status == DagsterRunStatus.STARTED and PID_TAG in r.tags)
+    _wait(instance, run_id, lambda r: any(e.step_key == "sleeps" for e in instance.all_logs(
+        run_id, of_type=DagsterEventType.STEP_START)))
+    assert launcher.terminate(run_id)
+    run = _wait(instance, run_id, lambda r: r.is_finished)
+    assert run.status == DagsterRunStatus.CANCELED
+    assert not launcher.terminate(run_id)  # nothing left to stop
