@@ -35,34 +35,42 @@ class Linkage:
     figures: dict = field(default_factory=dict)  # counts only: safe for run metadata
 
 
-def components(duck, db_api, nodes: str, node: str, edges: str, out: str) -> None:
-    """``out`` (node, cluster_id): the connected groups of ``nodes`` under ``edges`` (node_l, node_r)."""
-    from splink.clustering import cluster_pairwise_predictions_at_threshold
+def components(duck, nodes: str, node: str, edges: str, out: str) -> None:
+    """``out`` (node, cluster_id): the connected groups of ``nodes`` under ``edges`` (node_l, node_r), each named
+    by its lowest node. In memory with SciPy's union of sparse graphs: Splink's clustering does it by rounds of
+    SQL, ten seconds for the exact groups at Greater Manchester scale against a fraction of one."""
+    import numpy as np
+    import pyarrow as pa
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    clusters = cluster_pairwise_predictions_at_threshold(
-        duck.sql(f"SELECT {node} FROM {nodes}"), duck.sql(f"SELECT * FROM {edges}"), db_api=db_api,
-        node_id_column_name=node, edge_id_column_name_left=f"{node}_l", edge_id_column_name_right=f"{node}_r")
-    duck.execute(f"CREATE OR REPLACE TABLE {out} AS SELECT {node}, cluster_id FROM {clusters.physical_name}")
-    clusters.drop_table_from_database_and_remove_from_cache()
+    ids = duck.execute(f"SELECT {node} FROM {nodes} ORDER BY {node}").fetchnumpy()[node]
+    pairs = duck.execute(f"SELECT {node}_l, {node}_r FROM {edges}").fetchnumpy()
+    cluster = ids
+    if len(ids) and len(pairs[f"{node}_l"]):
+        left, right = (np.searchsorted(ids, pairs[f"{node}_{side}"]) for side in ("l", "r"))
+        graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(len(ids), len(ids)))
+        _, labels = connected_components(graph, directed=False)
+        # ids are in order, so each group's first index is its lowest node.
+        _, first = np.unique(labels, return_index=True)
+        cluster = ids[first][labels]
+    groups = pa.table({node: ids, "cluster_id": cluster})  # noqa: F841 (read by name below)
+    duck.execute(f"CREATE OR REPLACE TABLE {out} AS SELECT * FROM groups")
 
 
-def _exact_groups(duck, db_api, config: LinkageConfig) -> None:
-    """Each record's exact group (``exact_group`` in ``records``): records sharing any exact identifier."""
+def _exact_groups_and_profiles(duck, config: LinkageConfig) -> None:
+    """Each record's exact group (``exact_group`` in ``records``: records sharing any exact identifier) and
+    profile (``profile_id``), and ``profiles``: one row per exact group and distinct features (unique_id)."""
     # A star per identifier value (each record to the value's first record) joins them in linear size.
     stars = " UNION ALL ".join(
         f"SELECT record_id AS record_id_l, min(record_id) OVER (PARTITION BY {i}) AS record_id_r "
         f"FROM {RECORDS} WHERE {i} IS NOT NULL" for i in config.identifiers)
     duck.execute(f"CREATE OR REPLACE TABLE exact_edges AS SELECT * FROM ({stars}) WHERE record_id_l <> record_id_r")
-    components(duck, db_api, RECORDS, "record_id", "exact_edges", "exact_groups")
-    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT r.*, g.cluster_id AS exact_group "
-                 f"FROM {RECORDS} r JOIN exact_groups g USING (record_id)")
-
-
-def _profiles(duck, config: LinkageConfig) -> None:
-    """``profiles``: one row per exact group and distinct features (unique_id), and each record's profile."""
+    components(duck, RECORDS, "record_id", "exact_edges", "exact_groups")
     features = ", ".join(config.columns)
-    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT *, dense_rank() OVER "
-                 f"(ORDER BY exact_group, {features}) AS profile_id FROM {RECORDS}")
+    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT r.*, g.cluster_id AS exact_group, dense_rank() OVER "
+                 f"(ORDER BY g.cluster_id, {features}) AS profile_id "
+                 f"FROM {RECORDS} r JOIN exact_groups g USING (record_id)")
     duck.execute(f"CREATE OR REPLACE TABLE profiles AS SELECT profile_id AS unique_id, any_value(exact_group) AS "
                  f"exact_group, {', '.join(f'any_value({c}) AS {c}' for c in config.columns)} "
                  f"FROM {RECORDS} GROUP BY profile_id")
@@ -246,8 +254,7 @@ def link(duck, config: LinkageConfig, decisions: str | None = None) -> Linkage:
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     db_api = DuckDBAPI(connection=duck)
-    _exact_groups(duck, db_api, config)
-    _profiles(duck, config)
+    _exact_groups_and_profiles(duck, config)
     linker = Linker(db_api.register("profiles", dataset_display_name="linkage_profiles"), splink_settings(config),
                     log_level=None)
     _train(duck, linker, config)

@@ -21,8 +21,6 @@ HOUSEHOLDS = "households"  # DuckDB table: person_key, household_key, evidence
 
 def households(duck, config: LinkageConfig) -> dict:
     """``HOUSEHOLDS``: each person of ``KEYED`` with their household; returns the households' figures."""
-    from splink import DuckDBAPI
-
     stars = " UNION ALL ".join(
         f"""SELECT person_key AS person_key_l, min(person_key) OVER (PARTITION BY {', '.join(rule.together)})
                    AS person_key_r, '{rule.name}' AS evidence
@@ -32,7 +30,7 @@ def households(duck, config: LinkageConfig) -> dict:
     duck.execute(f"CREATE OR REPLACE TABLE household_edges AS SELECT * FROM ({stars}) "
                  f"WHERE person_key_l <> person_key_r")
     duck.execute(f"CREATE OR REPLACE TABLE people AS SELECT DISTINCT person_key FROM {KEYED}")
-    components(duck, DuckDBAPI(connection=duck), "people", "person_key", "household_edges", "household_groups")
+    components(duck, "people", "person_key", "household_edges", "household_groups")
     duck.execute(f"""CREATE OR REPLACE TABLE {HOUSEHOLDS} AS
         WITH evidence AS (
             SELECT person_key, string_agg(DISTINCT evidence, ', ' ORDER BY evidence) AS evidence FROM (

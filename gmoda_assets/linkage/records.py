@@ -40,15 +40,22 @@ def records_query(config: LinkageConfig) -> sql.Composable:
         columns=sql.SQL(", ").join(sql.Identifier(n) if n in config.staged(c.kind)
                                    else sql.SQL("NULL::text AS {}").format(sql.Identifier(n)) for n in staged))
         for c in feed_contracts() if config.staged(c.kind)]
-    select = sql.SQL(", ").join(sql.Identifier("i" if c in staged else "f", c) for c in record_columns(config))
+    # Only the digits DuckDB keeps of a pseudonym (``load``) leave PostgreSQL: a third less to copy.
+    select = sql.SQL(", ").join(
+        sql.SQL("left({}, {}) AS {}").format(sql.Identifier("i" if c in staged else "f", c), sql.Literal(_KEPT_HEX),
+                                             sql.Identifier(c)) if c.endswith("_pseudonym")
+        else sql.Identifier("i" if c in staged else "f", c) for c in record_columns(config))
     if not selects:
         return sql.SQL("SELECT {} FROM staging.linkage_features AS f").format(select)
     return sql.SQL("SELECT {} FROM staging.linkage_features AS f LEFT JOIN ({}) AS i USING (feed_id, record_key)"
                    ).format(select, sql.SQL(" UNION ALL ").join(selects))
 
 
+_KEPT_HEX = 16  # of a pseudonym's 32 hex digits: 64 bits
+
+
 def _hashed(column: str) -> str:
-    return f"('0x' || left({column}, 16))::UBIGINT"
+    return f"('0x' || left({column}, {_KEPT_HEX}))::UBIGINT"
 
 
 def load(conn: Connection, duck, query: sql.Composable, table: str, columns: dict[str, str],

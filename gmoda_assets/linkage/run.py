@@ -67,8 +67,10 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
                          "VALUES (%s, %s, %s, now(), %s, %s)",
                          (run_id, dagster_run, started, json.dumps(linkage.model), json.dumps(figures)))
             conn.execute("TRUNCATE linked.linkage_output")
+            # In key order: each row then extends the primary key's index at its end, where random order made
+            # every row a lookup and a page write (41 s at Greater Manchester scale, a third of the run).
             records.store(duck, f"SELECT record_key, feed_id, person_key, previous_person_key, match_probability, "
-                                f"match_method, {run_id} FROM {keys.KEYED}",
+                                f"match_method, {run_id} FROM {keys.KEYED} ORDER BY record_key",
                           conn, sql.Identifier("linked", "linkage_output"), OUTPUT_COLUMNS)
             conn.execute("TRUNCATE linked.household_output")
             records.store(duck, f"SELECT person_key, household_key, evidence, {run_id} FROM {households.HOUSEHOLDS}",
