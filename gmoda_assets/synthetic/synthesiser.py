@@ -14,8 +14,9 @@ group's name, so one area's rows do not change when another's do.
 
 from __future__ import annotations
 
+import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,15 +28,31 @@ def synthesise(real: pd.DataFrame, by: str, variables: Sequence[Variable], seed:
                sizes: dict | None = None) -> pd.DataFrame:
     """Synthetic rows for each group of ``real`` (the value of column ``by``), as many as the group has (or
     ``sizes[group]``), with the columns ``by`` and ``variables`` in the order given."""
-    parts = []
-    for group, rows in real.groupby(by, sort=True, dropna=False):
+    def group_rows(item) -> pd.DataFrame:
+        group, rows = item
         rng = np.random.default_rng([seed, zlib.crc32(str(group).encode())])
         size = len(rows) if sizes is None else sizes.get(group, 0)
         part = _synthesise_group(rows.reset_index(drop=True), variables, rng, min_leaf, size)
         part.insert(0, by, group)
-        parts.append(part)
+        return part
+
+    # Each group draws from its own stream, so the groups can be made side by side with the same rows.
+    parts = in_parallel(group_rows, list(real.groupby(by, sort=True, dropna=False)))
     columns = [by, *(v.name for v in variables)]
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def in_parallel(function: Callable, items: Sequence) -> list:
+    """``function`` of each of ``items``, in their order, on as many threads as the process has cores: the time
+    goes in scikit-learn's trees, which are fitted and applied without holding Python's lock, so independent
+    fits (each council's trees, pMSE's permutations) share the cores and give the same results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(os.sched_getaffinity(0)), len(items))
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
 
 
 def _synthesise_group(real: pd.DataFrame, variables: Sequence[Variable], rng: np.random.Generator, min_leaf: int,
@@ -112,19 +129,25 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
         numbers = np.round(numbers / variable.precision) * variable.precision
     numbers = np.clip(numbers, np.nanmin(real), np.nanmax(real))
     whole = variable.precision is not None and float(variable.precision).is_integer()
-    return np.array([None if np.isnan(n) else (int(n) if whole else float(n)) for n in numbers], dtype=object)
+    known = ~np.isnan(numbers)
+    kept = np.full(len(numbers), None, dtype=object)
+    kept[known] = (numbers[known].astype(np.int64) if whole else numbers[known]).tolist()  # Python ints or floats
+    return kept
 
 
 def category_codes(values: pd.Series, reference: pd.Series) -> np.ndarray:
     """Integer codes of ``values`` among the categories of ``reference`` (sorted as text; missing is -1, and a
     value ``reference`` lacks is -2)."""
     known = np.asarray(reference, dtype=object)
-    categories = np.unique(known[~pd.isna(known)].astype(str))
+    # Each distinct value is written as text once, not each row's (a column's values are of one type, so the
+    # distinct values are the distinct texts).
+    categories = np.unique(pd.unique(known[~pd.isna(known)]).astype(str))
     values = np.asarray(values, dtype=object)
-    text = values.astype(str)
+    inverse, distinct = pd.factorize(values)
+    text = np.asarray(distinct, dtype=object).astype(str)
     where = np.searchsorted(categories, text).clip(0, max(len(categories) - 1, 0))
     found = (categories[where] == text) if len(categories) else np.zeros(len(text), dtype=bool)
-    codes = np.where(found, where, -2).astype(float)
+    codes = np.where(found, where, -2).astype(float)[inverse] if len(distinct) else np.zeros(len(values))
     codes[pd.isna(values)] = -1
     return codes
 
@@ -146,7 +169,9 @@ def row_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """Each row's values in ``columns`` as one hashable key, missing values all alike."""
     cleaned = frame[list(columns)].astype(object)
     cleaned = cleaned.where(cleaned.notna(), None)
-    return pd.Series(list(map(tuple, cleaned.to_numpy())), index=frame.index)
+    # Zipped column by column: the same tuples as row by row, several times faster.
+    keys = list(zip(*(cleaned[c].to_numpy() for c in columns))) if len(columns) else [()] * len(frame)
+    return pd.Series(keys, index=frame.index, dtype=object)
 
 
 def without_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gmoda_assets.lib.threads import one_thread
-from gmoda_assets.synthetic.synthesiser import category_codes, encode, encode_pair
+from gmoda_assets.synthetic.synthesiser import category_codes, encode, encode_pair, in_parallel
 from gmoda_assets.synthetic.variables import Rate, Variable
 
 
@@ -78,7 +78,7 @@ def pmse(real: pd.DataFrame, synthetic: pd.DataFrame, variables: Sequence[Variab
         return float(np.mean((model.predict_proba(x)[:, 1] - share) ** 2))
 
     rng = np.random.default_rng(seed)
-    expected = float(np.mean([error(rng.permutation(y)) for _ in range(permutations)]))
+    expected = float(np.mean(in_parallel(error, [rng.permutation(y) for _ in range(permutations)])))
     observed = error(y)
     return {"pmse": observed, "pmse_expected": expected, "pmse_ratio": observed / expected if expected else 0.0}
 
