@@ -30,9 +30,13 @@ def test_run_twice_changes_no_row_counts(platform, warehouse_url, capsys):
     # The linkage measured against the simulation's truth, NHS-council pairs beside their targets.
     assert re.search(r"council-nhs +precision [01]\.\d{3} \(target >= 0\.99\) +recall [01]\.\d{3} \(target >= 0\.97\)",
                      first_out), first_out
-    # Only raw checks fail, on the bad rows the simulator puts in; staging and conformed pass on its data.
-    failing_layers = {line.split(" x ")[1].split()[0] for line in first_out.splitlines() if " x " in line}
-    assert failing_layers == {"raw"}, first_out
+    # Raw checks fail, on the bad rows the simulator puts in; staging and later layers pass on its data. The one
+    # allowance is a synthetic utility warning: on a hundred children a council, comparing forty key rates
+    # (council_key_rates) can put one past its allowance by chance, and a warning is how that is reported.
+    failing = [line.split(" x ")[1].split() for line in first_out.splitlines() if " x " in line]
+    assert "raw" in {layer for layer, *_ in failing}, first_out
+    assert all(layer == "raw" or (layer == "synthetic" and rest[-1:] == ["(warn)"])
+               for layer, _check, *rest in failing), first_out
     # Each step acted as its role: ingest (raw, the ledger) as the loader, staging onward as the transformer,
     # which owns what it built; raw stays the administrator's (sql/040_roles.sql).
     with psycopg.connect(warehouse_url) as conn:
