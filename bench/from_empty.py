@@ -109,10 +109,11 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
             figures["refresh"] = time.perf_counter() - started
             run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
     else:
+        launched = time.time()  # the sensors may request runs before the webserver answers: count those too
         with running_ui(home / "gmoda-ui.log") as (client, ready):
             figures["services ready"] = ready
             since = time.time()
-            records, last_end = _await_ingest(instance, since)
+            records, last_end = _await_ingest(instance, launched)
             figures["ingest"] = last_end - since
             first = min(r.create_timestamp.timestamp() for r in records) - since
             drop_runs = len(records)
