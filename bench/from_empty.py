@@ -1,13 +1,13 @@
 """Benchmark: from an empty platform to the last layer at Greater Manchester scale, as the platform runs it and in
 process.
 
-    .venv/bin/python bench/from_empty.py [--scale gm|small] [--skip-in-process] [--skip-scheduled] [--keep]
+    .venv/bin/python bench/from_empty.py [--scale gm|small] [--skip-in-process] [--skip-scheduled] [--ingest-only] [--keep]
 
 The drops `bench/raw_load.py` simulated (`bench/out/<scale>-seed42-months3/landing`; simulated here if missing) are
 copied whole into the landing zone of a new platform home with an empty warehouse, once per way of running:
 
-- **as scheduled**: ``gmoda ui`` starts the code server, webserver and daemon. The partners' sensors find the files,
-  confirm on their next tick (30 s later) that each has settled, and request a run per drop, which the daemon
+- **as scheduled**: ``gmoda ui`` starts the code server, webserver and daemon. The partners' sensors find the files
+  (settled: not written for the settle time, 0 s here) and request a run per drop, which the daemon
   starts (at most four at once); each run loads its drop and checks it. When every drop has loaded, nightly_refresh
   is submitted through the webserver, as its 02:00 schedule submits it, and a run worker runs it with the job's
   multiprocess executor.
@@ -18,7 +18,8 @@ The files are copied before the services start, so ``GMODA_SETTLE_SECONDS=0``: t
 partner's slow upload, and is not work. Set-up of an empty warehouse (``gmoda db init``, once per deployment) is
 timed apart. Prints each phase's seconds, the drops by outcome, rows per second per layer, the slowest steps, and
 the orchestration's share of the scheduled wall time: 1 - (in process / as scheduled). Each way runs in a process
-of its own, with its own home under `bench/out/`, removed afterwards unless ``--keep``.
+of its own, with its own home under `bench/out/`, removed afterwards unless ``--keep``. ``--ingest-only`` stops
+each way once its drops have loaded (no refresh).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _await_ingest(instance, since: float) -> tuple[list, float]:
     raise SystemExit("the drops' runs did not all end within an hour")
 
 
-def _way(way: str, scale: str, keep: bool) -> dict:
+def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
     """Run one way from empty in this process; print its figures and return its seconds."""
     home = OUT / f"empty-{way}"
     os.environ.update(GMODA_HOME=str(home), GMODA_SETTLE_SECONDS="0")
@@ -102,29 +103,37 @@ def _way(way: str, scale: str, keep: bool) -> dict:
         report = ingest_landing_zone(instance, defs, LocalLandingZone.from_settings(), settle_seconds=0)
         figures["ingest"] = time.perf_counter() - started
         drop_runs = report.tally.runs
-        started = time.perf_counter()
-        refresh(instance, defs, in_process=True)
-        figures["refresh"] = time.perf_counter() - started
-        run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
+        if not ingest_only:
+            started = time.perf_counter()
+            refresh(instance, defs, in_process=True)
+            figures["refresh"] = time.perf_counter() - started
+            run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
     else:
+        launched = time.time()  # the sensors may request runs before the webserver answers: count those too
         with running_ui(home / "gmoda-ui.log") as (client, ready):
             figures["services ready"] = ready
             since = time.time()
-            records, last_end = _await_ingest(instance, since)
+            records, last_end = _await_ingest(instance, launched)
             figures["ingest"] = last_end - since
             first = min(r.create_timestamp.timestamp() for r in records) - since
             drop_runs = len(records)
-            started = time.perf_counter()
-            run_id = client.submit_job_execution("nightly_refresh", run_config={})
-            follow(instance, run_id)
-            figures["refresh"] = time.perf_counter() - started
+            if not ingest_only:
+                started = time.perf_counter()
+                run_id = client.submit_job_execution("nightly_refresh", run_config={})
+                follow(instance, run_id)
+                figures["refresh"] = time.perf_counter() - started
         print(f"  the sensors requested the first drop's run {first:.1f} s after the services were ready")
-    status = instance.get_run_by_id(run_id).status.value
-    print(f"{way}: set-up {figures['set-up']:.1f} s (not counted); ingest {figures['ingest']:.1f} s ({drop_runs} drop "
-          f"runs: {_ledger(url)}); nightly_refresh {status} in {figures['refresh']:.1f} s; "
-          f"ingest + refresh {figures['ingest'] + figures['refresh']:.1f} s")
-    print_layers(layers(instance, run_id))
-    print("  slowest steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in slowest_steps(instance, run_id)))
+    if ingest_only:
+        figures["refresh"] = 0.0
+        print(f"{way}: set-up {figures['set-up']:.1f} s (not counted); ingest {figures['ingest']:.1f} s ({drop_runs} "
+              f"drop runs: {_ledger(url)})")
+    else:
+        status = instance.get_run_by_id(run_id).status.value
+        print(f"{way}: set-up {figures['set-up']:.1f} s (not counted); ingest {figures['ingest']:.1f} s ({drop_runs} "
+              f"drop runs: {_ledger(url)}); nightly_refresh {status} in {figures['refresh']:.1f} s; "
+              f"ingest + refresh {figures['ingest'] + figures['refresh']:.1f} s")
+        print_layers(layers(instance, run_id))
+        print("  slowest steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in slowest_steps(instance, run_id)))
     database.stop_embedded()
     if not keep:
         shutil.rmtree(home)
@@ -136,16 +145,18 @@ def main() -> int:
     parser.add_argument("--scale", choices=["small", "gm"], default="gm")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--skip-scheduled", action="store_true")
+    parser.add_argument("--ingest-only", action="store_true", help="stop once the drops have loaded: no refresh")
     parser.add_argument("--keep", action="store_true", help="keep each way's home (a warehouse of several GB at GM)")
     parser.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)  # the child process that runs one way
     args = parser.parse_args()
 
     if args.way:
-        print("FIGURES " + json.dumps(_way(args.way, args.scale, args.keep)), flush=True)
+        print("FIGURES " + json.dumps(_way(args.way, args.scale, args.keep, args.ingest_only)), flush=True)
         return 0
     totals = {}
     for way in (w for w in WAYS if not getattr(args, f"skip_{w.replace('-', '_')}")):
-        command = [sys.executable, __file__, "--way", way, "--scale", args.scale] + (["--keep"] if args.keep else [])
+        command = [sys.executable, __file__, "--way", way, "--scale", args.scale] + (["--keep"] if args.keep else []) \
+            + (["--ingest-only"] if args.ingest_only else [])
         child = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         lines = child.stdout.splitlines()
         print("\n".join(line for line in lines if not line.startswith("FIGURES ")), flush=True)

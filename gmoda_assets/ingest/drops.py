@@ -9,8 +9,10 @@ Whether content is held is decided by the drop ledger (``ops.drops``), which is 
 as the rows, never by Dagster's partitions: a partition is registered before its run, so a run that dies leaves
 a partition whose file is still to load.
 
-A file becomes a drop only once it has settled: seen unchanged (size, times and SHA-256) by two scans at least
-the settle time apart, so a file still being written is neither loaded half-way nor failed.
+A file becomes a drop only once it has settled, so a file still being written is neither loaded half-way nor
+failed: when first seen, if the store says it has not been written for the settle time (its status-change time,
+which every write, truncate or rename moves and no client can set back); otherwise once two scans at least the
+settle time apart have seen it unchanged (size, times and SHA-256).
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def scan_partner(
 ) -> Scan:
     """Find the partner's files that are not yet held (``held``: from ``held_content``). ``previous`` is the
     ``seen`` of the scan before (empty for a first look). A file is hashed when its version (size, times, inode)
-    changed, and once more when it settles, to confirm its bytes did not change either."""
+    changed. A version the store last changed at least ``settle_seconds`` ago has settled as it is; a younger
+    one is hashed once more when it settles, to confirm its bytes did not change either."""
     previous = previous or {}
     listing = landing_zone.list_files(partner)
     scan = Scan(refused=listing.refused)
@@ -128,7 +131,12 @@ def scan_partner(
         if seen_before:
             _, digest, since, settled = before
         else:  # first seen, or changed since the last scan: the settle time starts again
-            digest, since, settled = landing_zone.sha256(partner, landed.name), now, False
+            digest, since = landing_zone.sha256(partner, landed.name), now
+            # Not written for the settle time already, by the store's own clock: no second look needed. A time
+            # ahead of ours proves nothing, so that file waits for the second look.
+            settled = landed.changed_at is not None and now - landed.changed_at >= settle_seconds
+            if settled:
+                scan.settled_now.add(landed.name)
         contract = match_file(partner, landed.name)
         usable_name = not any(s in landed.name for s in _FORBIDDEN_IN_KEYS)
         feed_id = contract.feed_id if contract and usable_name else None

@@ -70,8 +70,9 @@ def _quiet(run_config: dict | None, log_level: str) -> dict:
 
 
 def _scan_twice(defs, landing_zone, partner_ids: list[str], settle_seconds: float) -> dict:
-    """Each partner's second scan, taken the settle time after the first, so only files unchanged across the
-    two become drops (the sensors get the same from their cursors, one tick apart)."""
+    """Each partner's files, scanned once, and once more the settle time later if any was written too recently
+    to have settled on the first look: only files unchanged across the two become drops (the sensors get the same
+    from their cursors, one tick apart)."""
     warehouse = defs.resources["warehouse"].as_role(database.LOADER)  # the ledger's keeper
     scans: dict = {}
     for look in (1, 2):
@@ -90,8 +91,9 @@ def ingest_landing_zone(instance, defs, landing_zone, only_partners: list[str] |
                         log_level: str = "CRITICAL", settle_seconds: float | None = None,
                         progress: Progress | None = None) -> IngestReport:
     """Register every new, settled file in the landing zone as a drop and run its load (or quarantine) in
-    process, recorded in ``instance`` like a sensor-launched run. Files are scanned twice, ``settle_seconds``
-    apart (default: ``GMODA_SETTLE_SECONDS``); one still changing is left for the next ingest. Runs of an
+    process, recorded in ``instance`` like a sensor-launched run. A file written within ``settle_seconds``
+    (default: ``GMODA_SETTLE_SECONDS``) is scanned again that long after; one still changing is left for the next
+    ingest. Runs of an
     earlier ingest whose process died are marked failed, and drops they left unrecorded are loaded. Console
     logging is quiet by default: the report carries each failure's message, and the full event log is in the
     instance. ``progress`` is told the drops to run, then each one run (named by its partner and feed)."""

@@ -2,7 +2,8 @@
 
 The cursor remembers, for each file in the folder, its version (size, times, inode), SHA-256, when that version
 was first seen and whether it has settled, so a file is hashed again only when it changed (and once to confirm
-it settled), and a file still being written waits instead of failing a run. Whether content is new is decided
+it settled, unless it had not been written for the settle time when first seen), and a file still being written
+waits instead of failing a run. Whether content is new is decided
 by the drop ledger, never by comparing times or by Dagster's partitions: a re-delivery with the same content is
 not loaded twice, a changed file under the same name is, and a drop whose run died is requested again.
 Refused entries (links, folders), held-back files and re-deliveries are logged once: the cursor remembers the

@@ -57,6 +57,9 @@ class LandedFile:
     # Changes whenever the content may have changed (size, mtime, ctime and inode locally), so a cached hash
     # is reused only for an untouched file; it is never compared as a time, so clock skew cannot hide a file.
     version: str
+    # When the file was last written, truncated or renamed (epoch seconds), by a clock no client can set back
+    # (the file's status-change time locally, unlike its modification time); None where the store cannot tell.
+    changed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class LocalLandingZone(LandingZone):
                 listing.refused.append(Refused(partner, entry.name, _kind_of(st.st_mode)))
                 continue
             version = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
-            listing.files.append(LandedFile(partner, entry.name, st.st_size, version))
+            listing.files.append(LandedFile(partner, entry.name, st.st_size, version, changed_at=st.st_ctime))
         return listing
 
     def open(self, partner: str, name: str) -> BinaryIO:

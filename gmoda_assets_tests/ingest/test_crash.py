@@ -87,7 +87,7 @@ def test_ingest_killed_mid_copy_is_loaded_exactly_once_by_the_next(platform, ins
 def test_sensor_requests_again_a_load_whose_connection_was_cut(platform, instance, defs, warehouse_url,
                                                                simulated_month):
     name, drop_id = _big_births(simulated_month, ROWS - 1)  # not the other test's drop
-    first = tick(instance, tick(instance, None, platform).cursor, platform)
+    first = tick(instance, None, platform)
     [request] = first.run_requests
     assert request.partition_key == drop_id == request.run_key
 

@@ -28,12 +28,9 @@ def test_sensor_cursor(platform, instance, defs, simulated_month):
     (settings.landing_dir() / "nhs" / "notes.txt").write_text("not a feed\n")
     (settings.landing_dir() / "nhs" / "GM_CHIS_Births_20251101.csv.part").write_text("still uploading")
 
-    # First look: every file is seen once, so none has settled yet.
-    first = tick(instance, None, lz)
-    assert not first.run_requests and not all_drop_keys(instance)
-    assert "still settling" in first.skip_reason.skip_message
-
-    second = tick(instance, first.cursor, lz)
+    # First look: the settle time is 0 s here, so every file written before the tick has settled; the one still
+    # uploading (.part) is not seen at all.
+    second = tick(instance, None, lz)
     requests = second.run_requests
     assert sorted(r.partition_key for r in requests if r.partition_key) == sorted(
         k for k in all_drop_keys(instance) if k.startswith("nhs.")
@@ -60,21 +57,18 @@ def test_sensor_cursor(platform, instance, defs, simulated_month):
     assert not fourth.run_requests and hashed == ["GM_CHIS_Births_20991231.csv"]
 
     # A changed file under the same name, stamped with an OLDER modification time (a partner clock running
-    # behind), is still seen: it is a new drop, once it has settled.
+    # behind), is still seen: it is a new drop.
     before = births.stat()
     births.write_bytes(births.read_bytes() + births.read_bytes().splitlines(keepends=True)[1])
     os.utime(births, ns=(before.st_atime_ns - 10**12, before.st_mtime_ns - 10**12))
-    fifth = tick(instance, fourth.cursor, lz)
-    assert not fifth.run_requests
-    [request] = tick(instance, fifth.cursor, lz).run_requests
+    [request] = tick(instance, fourth.cursor, lz).run_requests
     assert request.partition_key.startswith(f"nhs.births/{births.name}@")
     assert request.run_key == request.partition_key
 
     # A sensor that lost its cursor hashes everything again but requests nothing the ledger holds: only the
     # changed births file, whose run has not been launched.
     fresh = tick(instance, None, lz)
-    again = tick(instance, fresh.cursor, lz)
-    assert [r.partition_key for r in again.run_requests] == [request.partition_key]
+    assert [r.partition_key for r in fresh.run_requests] == [request.partition_key]
 
 
 def test_feed_without_live_agreement_stays_in_landing(platform, instance, simulated_month, monkeypatch):
@@ -96,7 +90,7 @@ def test_redelivery_logged_once(platform, instance, defs, simulated_month, capfd
     [original] = copy_drops(simulated_month, settings.landing_dir(), ["stockport_homes"])
     shutil.copyfile(original, original.with_name("SH_Tenancy_Members_20991231.csv"))
     cursor = None
-    for _ in range(2):  # seen, then settled: the original requested, the re-delivery held by it
+    for _ in range(2):  # the original requested, the re-delivery held by it; then nothing new
         result = tick(instance, cursor, platform, "stockport_homes")
         launch(instance, defs, result)
         cursor = result.cursor

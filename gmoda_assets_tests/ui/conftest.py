@@ -139,7 +139,7 @@ def running_ui(simulated_month):
     # A short path: the embedded server's socket lives under it.
     home = Path(tempfile.mkdtemp(prefix="gmoda-ui-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GMODA_", "DAGSTER_"))}
-    # Drops written whole by the test need not wait to settle: a new file is registered on its second scan.
+    # Drops written whole by the test need not wait to settle: a new file is registered on its first scan.
     env.update(GMODA_HOME=str(home), GMODA_SETTLE_SECONDS="0")
     shutil.copytree(simulated_month, home / "landing")
     server = None

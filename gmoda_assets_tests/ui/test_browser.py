@@ -138,9 +138,9 @@ def _bad_delivery(running_ui) -> tuple[str, str]:
 
 
 def test_bad_file_in_the_landing_zone_appears_as_a_quarantine_run(page, running_ui):
-    """Within the sensor's settling (seen unchanged by two scans a sensor interval apart) and one more interval
-    for the daemon and the run queue, the bad file is a failed run in the UI naming the missing column, and the
-    file is in quarantine beside its reason."""
+    """Within the sensor's interval (the settle time is 0 s here, so the scan that first sees the file takes it)
+    and more for the daemon and the run queue, the bad file is a failed run in the UI naming the missing column,
+    and the file is in quarantine beside its reason."""
     from playwright.sync_api import expect
 
     file_name, column = _bad_delivery(running_ui)
