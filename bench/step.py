@@ -3,9 +3,10 @@
     .venv/bin/python bench/step.py conformed/fact_births [synthetic/children ...] [--md5-only]
 
 Materialises each named asset on its own (one in-process Dagster run each, its checks included) and prints the
-step's seconds, the seconds of its one Great Expectations validation, its rows, the load average, and an md5 of
-each table it writes (of every row's md5, as text, in sorted order), so a change can be shown to leave the rows as they
-were. Great Expectations is imported before the clock starts, as an earlier step of a refresh has imported
+step's seconds, the seconds of its one Great Expectations validation, the run's CPU seconds (this process's and
+the PostgreSQL server's: on two shared cores a step's CPU competes with the other step's), its rows, the load
+average, and an md5 of each table it writes (of every row's md5, as text, in sorted order), so a change can be
+shown to leave the rows as they were. Great Expectations is imported before the clock starts, as an earlier step of a refresh has imported
 it. ``--md5-only`` prints the digests of the live tables without building anything.
 """
 
@@ -15,13 +16,37 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
-from bench_warehouse import open_bench_warehouse
+from bench_warehouse import OUT, open_bench_warehouse
 
-# The tables an asset writes besides its own.
-ALSO_WRITES = {"synthetic.children": ("synthetic.children_quality",),
-               "staging.nhs__hv_reviews": ("staging.nhs__hv_reviews__rejects",),
-               "staging.nhs__births": ("staging.nhs__births__rejects",)}
+# The tables an asset writes besides its own (and a staging table's rejects, <table>__rejects).
+ALSO_WRITES = {"synthetic.children": ("synthetic.children_quality",)}
+
+
+def _server_cpu() -> float:
+    """CPU seconds of the bench's PostgreSQL so far: the postmaster's, its ended backends' (reaped into the
+    postmaster's children's times) and its running processes'."""
+    postmaster = (OUT / "home" / "pgdata" / "postmaster.pid").read_text().split()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        pid, parent = stat.parent.name, fields[1]
+        if pid == postmaster:
+            total += sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime
+        elif parent == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _cpu() -> tuple[float, float]:
+    """(this process's, the server's) CPU seconds so far."""
+    own = os.times()
+    return own.user + own.system, _server_cpu()
 
 
 def digests(url: str, table: str) -> list[tuple[str, int, str]]:
@@ -31,7 +56,8 @@ def digests(url: str, table: str) -> list[tuple[str, int, str]]:
 
     found = []
     with psycopg.connect(url) as conn:
-        for name in (table, *ALSO_WRITES.get(table, ())):
+        rejects = conn.execute("SELECT to_regclass(%s)::text", (f"{table}__rejects",)).fetchone()[0]
+        for name in (table, *ALSO_WRITES.get(table, ()), *([rejects] if rejects else [])):
             rows, digest = conn.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(r, '' ORDER BY r COLLATE \"C\"), '')) "
                                                 "FROM (SELECT md5(t::text) AS r FROM {} AS t) AS rows").format(
                 sql.Identifier(*name.split(".")))).fetchone()
@@ -59,12 +85,13 @@ def main() -> int:
         key = AssetKey(name.split("/"))
         table = graph.get(key).metadata["dagster/table_name"]
         if not args.md5_only:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu()
             result = materialize([a for a in defs.assets if key in a.keys], resources={"warehouse": Warehouse()},
                                  selection=AssetSelection.assets(key),
                                  run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
                                  raise_on_error=False)
             total = time.perf_counter() - started
+            python_cpu, server_cpu = (after - before for after, before in zip(_cpu(), cpu))
             step = next((e.event_specific_data.duration_ms / 1000 for e in result.all_events if e.is_step_success),
                         float("nan"))
             checks = next((e.event_specific_data.metadata["validation_seconds"].value for e in result.all_events
@@ -72,7 +99,8 @@ def main() -> int:
                            and "validation_seconds" in e.event_specific_data.metadata), float("nan"))
             failed |= not result.success
             print(f"{name}: {'succeeded' if result.success else 'FAILED'}; step {step:.1f} s (validation {checks:.1f} s), "
-                  f"run {total:.1f} s; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+                  f"run {total:.1f} s; CPU {python_cpu + server_cpu:.1f} s (Python {python_cpu:.1f}, PostgreSQL "
+                  f"{server_cpu:.1f}); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for table_name, rows, digest in digests(url, table):
             print(f"  {table_name}: {rows:,} rows, md5 {digest}")
     return 1 if failed else 0
