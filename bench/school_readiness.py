@@ -4,13 +4,7 @@ memory after each; then the evaluation on the validation cohort beside the major
 the Bayes-optimal from the simulation's truth, the issue's targets with their figures, and the model card (written
 to bench/out/school_readiness_model_card.md).
 
-    .venv/bin/python bench/school_readiness.py [--scale gm] [--months 3] [--seed 42] [--assets]
-
-`--assets`: instead, each model asset (features, model_runs, evaluation, model_card, scores) materialised alone by
-a Dagster run in this process, as the refresh builds it (write, check, publish: the warehouse is written), with
-its step's seconds, this process's CPU seconds and the load average beside it. Training runs only when the data or
-the code changed since the latest run (otherwise model_runs keeps it). The libraries the refresh's earlier steps
-import (Great Expectations, scikit-learn) are imported first, so import time is not counted.
+    .venv/bin/python bench/school_readiness.py [--scale gm] [--months 3] [--seed 42]
 
 Uses the warehouse `bench/raw_load.py` and `bench/refresh.py` built (run those first, as `make bench` does: the
 refresh links people and gives every fact its person key). The steps run as the assets' own functions (not
@@ -49,12 +43,9 @@ def main() -> int:
     parser.add_argument("--scale", choices=["small", "gm"], default="gm", help="the simulation bench/raw_load.py loaded")
     parser.add_argument("--months", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--assets", action="store_true", help="materialise each model asset alone through Dagster")
     args = parser.parse_args()
     if open_bench_warehouse() is None:
         return 1
-    if args.assets:
-        return _assets()
     from gmoda_assets.resources import Warehouse
     from gmoda_assets.school_readiness import evaluation, features, model_runs, report, scores, training
 
@@ -108,31 +99,6 @@ def main() -> int:
                children_validation=len(trained["split"].validation))
     card.write_text(report.model_card(run, table, frame))
     print(f"model card: {card}")
-    return 0
-
-
-def _assets() -> int:
-    """Each model asset materialised alone, in process: its step's seconds, CPU seconds and the load around it."""
-    import great_expectations  # noqa: F401  (imported by the refresh's earlier checks)
-    import sklearn.calibration  # noqa: F401  (and by its synthetic and linkage steps)
-    from dagster import DagsterEventType, materialize
-
-    from gmoda_assets.lib.instance import get_instance
-    from gmoda_assets.resources import Warehouse
-    from gmoda_assets.school_readiness.assets import model_assets
-
-    instance = get_instance()
-    print(f"{'asset':<12} {'step s':>7} {'CPU s':>7}  load before -> after  outcome")
-    for asset in model_assets:
-        load, cpu, started = os.getloadavg()[0], _cpu(), time.perf_counter()
-        result = materialize(model_assets, selection=[asset.key], instance=instance,
-                             resources={"warehouse": Warehouse()}, raise_on_error=False)
-        # a refused step records no duration: the run's own time stands in for it
-        step = sum(e.event_specific_data.duration_ms / 1000 for e in result.all_events
-                   if e.event_type == DagsterEventType.STEP_SUCCESS) if result.success else time.perf_counter() - started
-        failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-        print(f"{asset.key.path[-1]:<12} {step:>7.1f} {_cpu() - cpu:>7.1f}  {load:>5.1f} -> {os.getloadavg()[0]:<5.1f}  "
-              f"{'published' if result.success else 'refused: ' + ', '.join(failed)}", flush=True)
     return 0
 
 

@@ -67,8 +67,8 @@ BEGIN
         WHERE n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
           AND pg_get_userbyid(c.relowner) <> new_owner
           AND (only_from IS NULL OR pg_get_userbyid(c.relowner) = ANY (only_from))
-          AND NOT EXISTS (SELECT FROM pg_depend d  -- identity and serial sequences follow their table
-                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+          AND NOT (c.relkind = 'S' AND EXISTS (SELECT FROM pg_depend d  -- identity and serial sequences follow
+                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))  -- their table
     LOOP
         EXECUTE format('ALTER %s %s OWNER TO %I', obj.kind, obj.name, new_owner);
     END LOOP;

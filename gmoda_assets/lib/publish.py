@@ -1,18 +1,20 @@
 """Write, check, publish: how a table past raw (a ``TableSpec``) replaces its live version.
 
 1. Write: the new version is built as a candidate, ``<schema>.<table>__candidate`` (an unlogged table with the
-   live table's columns and NOT NULLs, readable by no analyst), by one INSERT ... SELECT inside PostgreSQL, or,
-   for a ``Computed`` table, by COPY of the rows its function returns.
+   live table's columns and NOT NULLs, readable by no analyst; logged when it is to become a partition), by one
+   INSERT ... SELECT inside PostgreSQL, or, for a ``Computed`` table, by COPY of the rows its function returns.
 2. Check: the table's whole suite runs on the candidate (Great Expectations, inside PostgreSQL).
 3. Publish: only when no blocking check fails do the candidate's rows replace the live table's, in one
-   transaction. A rebuilt table is truncated and refilled; a dimension is upserted on its surrogate key and
+   transaction. A rebuilt table is truncated and refilled; a conformed fact, a partitioned table, has its one
+   partition replaced by the candidate (``_attach``: a foreign key checked once per key rather than by a trigger
+   per row, and no lock that a reader of a dimension waits for); a dimension is upserted on its surrogate key and
    never loses a row, so the facts' foreign keys keep holding. When a blocking check fails, the live table keeps
    its last good version, the candidate stays for inspection until the next build, and the run fails naming the
    check and a sample of its failing rows.
 
 The live table is never dropped or renamed, so its foreign keys, grants, owner and dependants stay as they are,
 and publishing needs no more than the transformer role has: CREATE on the schema (for the candidate) and
-SELECT, INSERT, UPDATE and TRUNCATE on the table. The table's and columns' COMMENTs are set from the spec when
+SELECT, INSERT, UPDATE and TRUNCATE on the table (and ownership of a partitioned one, which it has). The table's and columns' COMMENTs are set from the spec when
 the warehouse is set up (``gmoda db init``), and again in the publish transaction should they differ.
 
 A table whose ``CREATE TABLE`` is its spec's (staging) has its candidate made from the spec, and is made (or
@@ -70,8 +72,10 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
             for table in tables:
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(candidates[table.name]))
                 conn.execute(create_table(table, candidates[table.name], unlogged=True) if table.primary_key else
-                             sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(candidates[table.name],
-                                                                                  _tables(table)[0]))
+                             sql.SQL("CREATE {}TABLE {} (LIKE {})").format(
+                                 # A partition to be is written to disk as any live table is.
+                                 sql.SQL("" if _partitioned(conn, table) else "UNLOGGED "), candidates[table.name],
+                                 _tables(table)[0]))
                 conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(candidates[table.name],
                                                                         sql.Identifier(ANALYST_ROLE)))
             if isinstance(spec.source, Computed):
@@ -93,11 +97,15 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
             for table in tables:
                 for change in shape_changes(conn, table) if table.primary_key else ():
                     conn.execute(change)
-                with _indexes_made_after(conn, table):
-                    conn.execute(_publish(table, *_tables(table)))
+                if _partitioned(conn, table):
+                    _attach(conn, table, candidates[table.name])
+                    conn.execute(sql.SQL("ANALYZE {}").format(_tables(table)[0]))  # a new partition: no statistics yet
+                else:
+                    with _indexes_made_after(conn, table):
+                        conn.execute(_publish(table, *_tables(table)))
+                    _update_statistics(conn, _tables(table)[0])
+                    conn.execute(sql.SQL("DROP TABLE {}").format(candidates[table.name]))
                 _comment(conn, table, context.log)
-                _update_statistics(conn, _tables(table)[0])
-                conn.execute(sql.SQL("DROP TABLE {}").format(candidates[table.name]))
     return Build(metadata, results, None)
 
 
@@ -285,6 +293,42 @@ def _publish(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -
     return sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET ({}) = ROW({}) WHERE ({}) IS DISTINCT FROM ({})").format(
         insert, sql.Identifier(spec.keys.key), _names(names), _names(names, "excluded"), _names(names, "t"),
         _names(names, "excluded"))
+
+
+def _partitioned(conn: Connection, spec: TableSpec) -> bool:
+    """Whether the live table is partitioned: a conformed fact (sql/320_conformed_facts_partitioned.sql), whose
+    one partition holds its rows and is replaced by the checked candidate."""
+    return conn.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)",
+                        (spec.qualified_name,)).fetchone() == (True,)
+
+
+def _attach(conn: Connection, spec: TableSpec, candidate: sql.Identifier) -> None:
+    """Publish a partitioned table's candidate as its one partition, in place of the last one: the old partition is
+    dropped, the candidate takes its name, bounds and own constraints (a unique key other than the primary key),
+    and attaching it builds its primary key and checks each foreign key with one query, where an INSERT would
+    run a trigger per row and key. Readers of the table wait for the commit, as under a TRUNCATE; readers of the
+    dimensions never wait: attaching takes SHARE ROW EXCLUSIVE on each (it keeps their rows from changing while
+    it checks), and dropping a partition locks no dimension, its foreign keys being the parent's."""
+    live = sql.Identifier(*spec.key)
+    oid, name, bounds = conn.execute("SELECT c.oid, c.relname::text, pg_get_expr(c.relpartbound, c.oid) "
+                                     "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                     "WHERE i.inhparent = %s::regclass", (spec.qualified_name,)).fetchone()
+    own = conn.execute("SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s "
+                       "AND conparentid = 0 ORDER BY conname", (oid,)).fetchall()
+    dimensions = conn.execute("SELECT DISTINCT n.nspname::text, c.relname::text FROM pg_constraint f "
+                              "JOIN pg_class c ON c.oid = f.confrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                              "WHERE f.conrelid = %s::regclass AND f.contype = 'f' ORDER BY 1, 2",
+                              (spec.qualified_name,)).fetchall()
+    # Taken up front in one order: two facts published at once wait for each other rather than deadlock.
+    for dimension in dimensions:
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(*dimension)))
+    partition = sql.Identifier(spec.schema, name)
+    conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(candidate, sql.Identifier(name)))
+    for constraint, definition in own:
+        conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(partition, sql.Identifier(constraint),
+                                                                         sql.SQL(definition)))
+    conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(live, partition, sql.SQL(bounds)))
 
 
 def _comment(conn: Connection, spec: TableSpec, log: DagsterLogManager) -> None:

@@ -10,12 +10,15 @@ LAYERS = ("raw", "staging", "conformed", "linked", "synthetic", "model", "signpo
 
 
 def table_rows(conn) -> list[tuple[str, int]]:
-    """Exact row counts of every table in the warehouse layers."""
+    """Exact row counts of every table in the warehouse layers (a partitioned fact's rows counted once, as its own,
+    not again as its partition's)."""
     from psycopg import sql
 
     tables = conn.execute(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-        "AND table_schema = ANY(%s) ORDER BY array_position(%s, table_schema::text), table_name",
+        "AND table_schema = ANY(%s) AND NOT (SELECT relispartition FROM pg_class "
+        "WHERE oid = format('%%I.%%I', table_schema, table_name)::regclass) "
+        "ORDER BY array_position(%s, table_schema::text), table_name",
         (list(LAYERS), list(LAYERS)),
     ).fetchall()
     return [

@@ -106,6 +106,37 @@ def test_reviews_incidents_and_tenancies_conformed(built, warehouse_url):
         assert tenancies == (True, True, True)
 
 
+def test_a_fact_is_published_while_its_dimensions_are_read(built, warehouse_url):
+    """A rebuilt fact replaces its one partition (lib/publish.py): a session that holds every dimension read in
+    an open transaction neither waits for the publish nor makes it wait, as it would were a foreign key or a
+    table with one dropped (ACCESS EXCLUSIVE on the dimension); the rows are the same, and the new partition is
+    held to the foreign keys and the unique record key."""
+    fact_births = asset_of(fact_assets_hpp, "fact_births")
+    rows = "SELECT count(*), md5(string_agg(md5(f::text), '' ORDER BY f.record_key)) FROM conformed.fact_births AS f"
+    dimensions = [f"conformed.{d}" for d in ("dim_date", "dim_geography", "dim_partner", "dim_person")]
+    # A lock that waited for the reader would fail the build at this timeout rather than hang the test.
+    impatient = Warehouse(url=warehouse_url + ("&" if "?" in warehouse_url else "?") + "options=-c%20lock_timeout%3D10000")
+    copy = ("INSERT INTO conformed.fact_births SELECT (jsonb_populate_record(f, %s::jsonb)).* "
+            "FROM conformed.fact_births AS f LIMIT 1")
+    with psycopg.connect(warehouse_url) as reader, psycopg.connect(warehouse_url, autocommit=True) as conn:
+        before = conn.execute(rows).fetchone()
+        for dimension in dimensions:
+            reader.execute(f"SELECT count(*) FROM {dimension}")
+        result = materialize([fact_births], resources={"warehouse": impatient}, raise_on_error=False)
+        for dimension in dimensions:
+            reader.execute(f"SELECT count(*) FROM {dimension}")
+        reader.rollback()
+        assert result.success
+        assert conn.execute(rows).fetchone() == before
+        assert conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                            "WHERE inhparent = 'conformed.fact_births'::regclass").fetchall() == [
+            ("conformed.fact_births__rows",)]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(copy, ('{"birth_key": 0}',))
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(copy, ('{"birth_key": 0, "record_key": "new", "geography_key": -999}',))
+
+
 def test_a_failing_blocking_check_leaves_the_previous_fact_live(built, warehouse_url):
     """Births staged with an unknown sex code make the candidate fact fail codes_allowed: the run fails naming
     the check, the column and the code, and the live fact keeps every row it had, readable throughout."""

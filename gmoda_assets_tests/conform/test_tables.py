@@ -290,3 +290,40 @@ def test_a_product_without_a_live_agreement_fails_naming_feed_purpose_and_agreem
     assert "GMODA-DSA-004 does not permit school_readiness" in failure_message(result)
     with psycopg.connect(warehouse_url) as conn:
         assert conn.execute("SELECT * FROM mart.test_children_by_council ORDER BY 1").fetchall() == before
+
+
+def test_a_plain_fact_becomes_one_partition_with_its_rows_keys_and_descriptions(warehouse_url):
+    """Set-up makes a fact that is a plain table (as sql/2* creates it, and earlier versions left it) a partitioned
+    table whose one partition holds its rows: the primary key, the foreign keys and the comments are the parent's,
+    the other unique key the partition's, both keys still refuse what they refused, and a second run changes
+    nothing."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE conformed.test_dim (dim_key integer PRIMARY KEY);
+            INSERT INTO conformed.test_dim VALUES (-1), (1);
+            CREATE TABLE conformed.test_fact (fact_key integer PRIMARY KEY, record_key text NOT NULL UNIQUE,
+                                              dim_key integer NOT NULL REFERENCES conformed.test_dim (dim_key));
+            COMMENT ON TABLE conformed.test_fact IS 'A fact.';
+            COMMENT ON COLUMN conformed.test_fact.record_key IS 'Its record.';
+            INSERT INTO conformed.test_fact VALUES (1, 'a', 1), (2, 'b', -1);
+        """)
+        try:
+            conn.execute("CALL ops.partition_fact('conformed.test_fact')")
+            conn.execute("CALL ops.partition_fact('conformed.test_fact')")
+            constraints = "SELECT contype::text, conname::text FROM pg_constraint WHERE conrelid = %s::regclass ORDER BY 1"
+            assert conn.execute(constraints, ("conformed.test_fact",)).fetchall() == [
+                ("f", "test_fact_dim_key_fkey"), ("p", "test_fact_pkey")]
+            assert conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                "WHERE inhparent = 'conformed.test_fact'::regclass").fetchall() == [
+                ("conformed.test_fact__rows",)]
+            assert ("u", "test_fact_record_key_key") in conn.execute(constraints, ("conformed.test_fact__rows",)).fetchall()
+            assert conn.execute("SELECT * FROM conformed.test_fact ORDER BY 1").fetchall() == [(1, "a", 1), (2, "b", -1)]
+            assert conn.execute("SELECT obj_description('conformed.test_fact'::regclass, 'pg_class'), "
+                                "col_description('conformed.test_fact'::regclass, 2)").fetchone() == (
+                "A fact.", "Its record.")
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                conn.execute("INSERT INTO conformed.test_fact VALUES (3, 'a', 1)")
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                conn.execute("INSERT INTO conformed.test_fact VALUES (3, 'c', 2)")
+        finally:
+            conn.execute("DROP TABLE IF EXISTS conformed.test_fact, conformed.test_dim")
