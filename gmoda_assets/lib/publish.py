@@ -26,6 +26,8 @@ runs on its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
@@ -99,11 +101,39 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                     _attach(conn, table, candidates[table.name])
                     conn.execute(sql.SQL("ANALYZE {}").format(_tables(table)[0]))  # a new partition: no statistics yet
                 else:
-                    conn.execute(_publish(table, *_tables(table)))
+                    with _indexes_made_after(conn, table):
+                        conn.execute(_publish(table, *_tables(table)))
                     _update_statistics(conn, _tables(table)[0])
                     conn.execute(sql.SQL("DROP TABLE {}").format(candidates[table.name]))
                 _comment(conn, table, context.log)
     return Build(metadata, results, None)
+
+
+@contextmanager
+def _indexes_made_after(conn: Connection, spec: TableSpec) -> Iterator[None]:
+    """For a table refilled whole (TRUNCATE, INSERT): its indexes, its primary key's too, dropped before the rows
+    go in and made again after, each from all the rows at once rather than an entry per row (Greater Manchester
+    scale, 2.1 million rows: linked.person_records 10.5 s -> 4.4 s, staging.linkage_features 6.6 s -> 4.5 s).
+    Within the publish transaction, whose TRUNCATE locks the table anyway, so no one sees it without them. Not
+    for an upserted dimension (ON CONFLICT needs its key), a table a foreign key references (its key must stay)
+    or one the role does not own (publishing asks no more than the rights above): they keep their indexes."""
+    found = [] if spec.keys else conn.execute("""
+        SELECT n.nspname, t.relname, i.relname, c.conname, pg_get_constraintdef(c.oid), pg_get_indexdef(x.indexrelid)
+        FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid JOIN pg_class AS t ON t.oid = x.indrelid
+        JOIN pg_namespace AS n ON n.oid = t.relnamespace
+        LEFT JOIN pg_constraint AS c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
+        WHERE x.indrelid = to_regclass(%s) AND pg_has_role(t.relowner, 'USAGE')
+          AND NOT EXISTS (SELECT FROM pg_constraint AS f WHERE f.contype = 'f' AND f.confrelid = x.indrelid)
+        ORDER BY i.relname""", (spec.qualified_name,)).fetchall()
+    for schema, table, index, constraint, _, _ in found:
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(schema, table),
+                                                                         sql.Identifier(constraint))
+                     if constraint else sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, index)))
+    yield
+    for schema, table, _, constraint, constraint_def, index_def in found:
+        conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            sql.Identifier(schema, table), sql.Identifier(constraint), sql.SQL(constraint_def))
+                     if constraint else sql.SQL(index_def))
 
 
 def _update_statistics(conn: Connection, live: sql.Identifier) -> None:

@@ -60,7 +60,8 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
                      keys.PREVIOUS, {"feed_id": "text", "record_key": "text", "person_key": "integer"})
         figures = {**linkage.figures, **queued, **keys.assign(duck, conn.execute(_HIGHEST_KEY).fetchone()[0]),
                    **households.households(duck, config)}
-        with conn.transaction():
+        outputs = [sql.Identifier("linked", t) for t in ("linkage_output", "household_output", "review_output")]
+        with conn.transaction(), records.foreign_keys_checked_once(conn, outputs):
             # One linkage at a time (the caller holds the lock), so the next number is free.
             run_id = conn.execute("SELECT coalesce(max(run_id), 0) + 1 FROM linked.model_runs").fetchone()[0]
             conn.execute("INSERT INTO linked.model_runs (run_id, dagster_run, started_at, finished_at, model, figures) "

@@ -155,6 +155,24 @@ def test_a_table_built_from_empty_is_planned_with_its_new_size(added, warehouse_
                             ).fetchone() == (10,)
 
 
+def test_a_refilled_table_has_its_indexes_made_again_as_they_were(added, warehouse_url):
+    """Publishing drops a refilled table's indexes (its primary key's too) before the rows go in and makes them
+    after, from all the rows at once: afterwards each is there, new, defined as before, and the key still holds."""
+    indexes = ("SELECT i.indexrelid, c.relname, pg_get_indexdef(i.indexrelid), i.indisprimary FROM pg_index AS i "
+               "JOIN pg_class AS c ON c.oid = i.indexrelid WHERE i.indrelid = 'conformed.test_council_areas'::regclass "
+               "ORDER BY c.relname")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("CREATE INDEX IF NOT EXISTS test_council_areas_name ON conformed.test_council_areas (council_name)")
+        before = conn.execute(indexes).fetchall()
+        build(added["good"], added["warehouse"])
+        after = conn.execute(indexes).fetchall()
+        assert [r[1:] for r in after] == [r[1:] for r in before] and len(after) == 2 and any(r[3] for r in after)
+        assert not {r[0] for r in after} & {r[0] for r in before}
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO conformed.test_council_areas SELECT * FROM conformed.test_council_areas LIMIT 1")
+        conn.execute("DROP INDEX conformed.test_council_areas_name")
+
+
 def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
     build(added["good"], added["warehouse"])
     with psycopg.connect(warehouse_url, autocommit=True) as reader:

@@ -278,6 +278,21 @@ def test_the_model_is_stored_with_each_run_and_no_value_leaves(rounds, warehouse
     assert not hex32.search(json.dumps([r[1:] for r in runs]))
 
 
+def test_the_runs_outputs_keep_their_foreign_keys(rounds, warehouse_url):
+    """The run copies its output with the outputs' keys to linked.model_runs dropped, and adds them back (checking
+    every row) before it commits: after a run they are there, checked, and refuse a row of no run."""
+    outputs = ("linkage_output", "household_output", "review_output")
+    with psycopg.connect(warehouse_url) as conn:
+        keys = conn.execute("""SELECT c.conrelid::regclass::text FROM pg_constraint AS c
+                               WHERE c.contype = 'f' AND c.confrelid = 'linked.model_runs'::regclass
+                                 AND c.convalidated""").fetchall()
+        assert sorted(k for (k,) in keys) == sorted(f"linked.{t}" for t in outputs)
+        assert conn.execute("SELECT count(*) FROM linked.linkage_output").fetchone()[0] > 10_000
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("INSERT INTO linked.household_output (person_key, household_key, run_id) "
+                         "VALUES (-5, -5, (SELECT max(run_id) + 1 FROM linked.model_runs))")
+
+
 def test_facts_join_their_person(rounds, warehouse_url):
     births, incidents = asset_of(fact_assets_hpp, "fact_births"), asset_of(fact_assets_hpp, "fact_police_incidents")
     # dim_person is as the refresh left it, holding every person of linked.person_records.
