@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gmoda_assets.lib.frames import query_frame
 from gmoda_assets.school_readiness.config import PredictionPoint
 
 if TYPE_CHECKING:
@@ -66,8 +67,7 @@ def children(conn, rule: PredictionPoint) -> tuple[pd.DataFrame, dict]:
     """One row per child with a known or pending outcome (indexed by person key): month of birth, cohort,
     assessment year, prediction date, outcome status and GLD; and counts of who was left out and why."""
     import pandas as pd
-    cursor = conn.execute(_CHILDREN)
-    frame = pd.DataFrame(cursor.fetchall(), columns=[d.name for d in cursor.description]).set_index("person_key")
+    frame = query_frame(conn, _CHILDREN).set_index("person_key")
     undated = frame["birth_year"].isna() | frame["birth_month"].isna()
     frame = frame[~undated].astype({"birth_year": int, "birth_month": int})
     cohort = birth_cohort_start(frame["birth_year"], frame["birth_month"])

@@ -21,6 +21,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from gmoda_assets.lib.contracts import feed_contracts
+from gmoda_assets.lib.frames import query_frame
 from gmoda_assets.lib.governance import agreements_covering
 
 if TYPE_CHECKING:
@@ -47,8 +48,7 @@ class Domain:
 
     def read(self, conn) -> pd.DataFrame:
         import pandas as pd
-        cursor = conn.execute(self.query)
-        frame = pd.DataFrame(cursor.fetchall(), columns=[d.name for d in cursor.description])
+        frame = query_frame(conn, self.query)
         frame["event_date"] = pd.to_datetime(frame["event_date"])
         return frame
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetExecutionContext, MetadataValue
 
 from gmoda_assets.lib.digest import sha256_of
+from gmoda_assets.lib.frames import query_frame
 from gmoda_assets.lib.table_assets import table_asset
 from gmoda_assets.lib.tables import Column, Computed, TableSpec
 from gmoda_assets.school_readiness.features import FEATURES, PURPOSE
@@ -28,10 +29,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def read_features(conn) -> pd.DataFrame:
-    import pandas as pd
-
-    cursor = conn.execute("SELECT * FROM model.features ORDER BY person_key")
-    return pd.DataFrame(cursor.fetchall(), columns=[d.name for d in cursor.description])
+    return query_frame(conn, "SELECT * FROM model.features ORDER BY person_key")
 
 
 def code_version() -> str:

@@ -135,20 +135,26 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
     return kept
 
 
-def category_codes(values: pd.Series, reference: pd.Series) -> np.ndarray:
-    """Integer codes of ``values`` among the categories of ``reference`` (sorted as text; missing is -1, and a
-    value ``reference`` lacks is -2)."""
+def categories(reference: pd.Series) -> np.ndarray:
+    """The categories of ``reference``: its distinct values, missing left out, as text in sorted order."""
     known = np.asarray(reference, dtype=object)
     # Each distinct value is written as text once, not each row's (a column's values are of one type, so the
     # distinct values are the distinct texts).
-    categories = np.unique(pd.unique(known[~pd.isna(known)]).astype(str))
-    values = np.asarray(values, dtype=object)
-    inverse, distinct = pd.factorize(values)
+    distinct = pd.unique(known)
+    return np.unique(distinct[~pd.isna(distinct)].astype(str))
+
+
+def category_codes(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """Integer codes of ``values`` among the categories of ``reference`` (sorted as text; missing is -1, and a
+    value ``reference`` lacks is -2)."""
+    known = categories(reference)
+    # Factorized, missing values (None, NaN) get -1, as pd.isna finds them, without testing each row again.
+    inverse, distinct = pd.factorize(np.asarray(values, dtype=object))
     text = np.asarray(distinct, dtype=object).astype(str)
-    where = np.searchsorted(categories, text).clip(0, max(len(categories) - 1, 0))
-    found = (categories[where] == text) if len(categories) else np.zeros(len(text), dtype=bool)
-    codes = np.where(found, where, -2).astype(float)[inverse] if len(distinct) else np.zeros(len(values))
-    codes[pd.isna(values)] = -1
+    where = np.searchsorted(known, text).clip(0, max(len(known) - 1, 0))
+    found = (known[where] == text) if len(known) else np.zeros(len(text), dtype=bool)
+    codes = np.where(found, where, -2).astype(float)[inverse] if len(distinct) else np.zeros(len(inverse))
+    codes[inverse < 0] = -1
     return codes
 
 

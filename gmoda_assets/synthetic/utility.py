@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gmoda_assets.lib.threads import one_thread
-from gmoda_assets.synthetic.synthesiser import category_codes, encode, encode_pair, in_parallel
+from gmoda_assets.synthetic.synthesiser import categories, category_codes, encode, encode_pair, in_parallel
 from gmoda_assets.synthetic.variables import Rate, Variable
 
 
@@ -37,20 +37,21 @@ def design_matrix(frame: pd.DataFrame, variables: Sequence[Variable], reference:
     """``frame`` as numbers: each category one-hot over ``reference``'s categories and missing, halved (two rows
     differing in it are 1 apart in Manhattan distance, as in Gower's); each number scaled by ``reference``'s
     range, with a missing flag."""
-    columns = []
+    blocks = []
     for v in variables:
         if v.kind == "category":
             codes = category_codes(frame[v.name], reference[v.name])
-            levels = int(np.nanmax(category_codes(reference[v.name], reference[v.name]), initial=-1)) + 1
-            for level in range(-1, levels):
-                columns.append((codes == level) / 2)
+            # A column for missing (code -1) and one per category; a value the reference lacks (-2) is in none.
+            block = np.zeros((len(frame), len(categories(reference[v.name])) + 1))
+            rows = np.flatnonzero(codes >= -1)
+            block[rows, codes[rows].astype(int) + 1] = 0.5
+            blocks.append(block)
         else:
             values = pd.to_numeric(frame[v.name], errors="coerce").to_numpy(dtype=float)
             known = pd.to_numeric(reference[v.name], errors="coerce").to_numpy(dtype=float)
             low, span = (np.nanmin(known), np.ptp(known[~np.isnan(known)]) or 1.0) if np.isfinite(known).any() else (0, 1)
-            columns.append(np.nan_to_num((values - low) / span, nan=0.0))
-            columns.append(np.isnan(values).astype(float))
-    return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+            blocks.append(np.column_stack([np.nan_to_num((values - low) / span, nan=0.0), np.isnan(values)]))
+    return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
 
 
 def _stacked(real: pd.DataFrame, synthetic: pd.DataFrame, variables: Sequence[Variable], sample: int | None,

@@ -107,6 +107,28 @@ def test_utility_measures_tell_a_good_synthesis_from_a_bad_one(split):
     assert utility.train_synthetic_test_real(training, holdout, noise, RATES[0], predictors)["auc_ratio"] < 0.75
 
 
+def test_nearest_records_are_the_nearest_over_the_whole_design_matrix(split):
+    """The search sets the ward apart from the design matrix: each query's distance is still that of its nearest
+    row over every column (to rounding: the ward's term is added last), whether its ward is missing, unknown to
+    the training rows or its own, and a copy is exactly 0 away."""
+    from scipy.spatial.distance import cdist
+
+    training, holdout, synthetic = split
+    queries = pd.concat([synthetic.iloc[:150], training.iloc[:50],  # copies: 0 away
+                         synthetic.iloc[150:200].assign(ward="unseen"), synthetic.iloc[200:250].assign(ward=None)],
+                        ignore_index=True)
+    for points, skip_self in ((training, False), (holdout, False), (queries, True)):
+        brute = cdist(utility.design_matrix(queries, MEASURED, training),
+                      utility.design_matrix(points, MEASURED, training), "sqeuclidean")
+        if skip_self:
+            np.fill_diagonal(brute, np.inf)
+        found = risk._nearest(risk._Rows(points, MEASURED, training), risk._Rows(queries, MEASURED, training),
+                              skip_self=skip_self, chunk=64)
+        np.testing.assert_allclose(found, np.sqrt(brute.min(axis=1)), rtol=1e-12, atol=0)
+    assert (risk._nearest(risk._Rows(training, MEASURED, training), risk._Rows(queries, MEASURED, training))[150:200]
+            == 0).all()
+
+
 def test_every_risk_measure_fails_on_a_copy_of_the_real_rows(split):
     training, holdout, synthetic = split
     copy = training.copy()
