@@ -1,4 +1,5 @@
-"""The bench warehouse that `bench/raw_load.py` fills, as the scripts that build on raw open it."""
+"""The bench warehouse that `bench/raw_load.py` fills, as the scripts that build on raw open it, and what the
+scripts measure it with."""
 
 from __future__ import annotations
 
@@ -25,3 +26,9 @@ def open_bench_warehouse() -> str | None:
         return None
     print(f"raw holds {raw_rows:,} rows")
     return url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
