@@ -106,7 +106,8 @@ def run(host: str, port: int, code_host: str = "127.0.0.1", code_port: int | Non
                                           "--location-name", LOCATION, "--host", code_host, "--port", str(code_port)])
     # The daemon first: its fork server imports what a run needs while the code server starts (gmoda_assets/lib/
     # daemon.py); the daemon itself waits for the code server.
-    services = [Service("daemon", [sys.executable, "-m", "gmoda_assets.lib.daemon", "run", "-w", workspace]),
+    services = [Service("daemon", [sys.executable, "-m", "gmoda_assets.lib.daemon", f"{code_host}:{code_port}", "run",
+                                   "-w", workspace]),
                 code_server,
                 Service("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)])]
     signals: list[int] = []

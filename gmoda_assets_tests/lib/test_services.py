@@ -89,7 +89,7 @@ def _services(ui: subprocess.Popen) -> dict[str, int]:
             continue
         text = " ".join(part.decode() for part in command)
         for name, marker in (("code server", " api grpc "), ("webserver", "dagster-webserver"),
-                             ("daemon", "gmoda_assets.lib.daemon run"), ("fork server", "multiprocessing.forkserver")):
+                             ("daemon", " gmoda_assets.lib.daemon "), ("fork server", "multiprocessing.forkserver")):
             if marker in f" {text} ":
                 names[name] = pid
     return names
