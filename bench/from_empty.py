@@ -123,6 +123,10 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
                 follow(instance, run_id)
                 figures["refresh"] = time.perf_counter() - started
         print(f"  the sensors requested the first drop's run {first:.1f} s after the services were ready")
+        longest = sorted(records, key=lambda r: r.start_time - r.end_time)[:5]  # what can make the ingest's tail
+        print("  longest drop runs (start, seconds from the services being ready; partition): " + ", ".join(
+            f"{r.start_time - since:.0f}+{r.end_time - r.start_time:.0f} {r.dagster_run.tags.get('dagster/partition', '')}"
+            for r in longest))
     if ingest_only:
         figures["refresh"] = 0.0
         print(f"{way}: set-up {figures['set-up']:.1f} s (not counted); ingest {figures['ingest']:.1f} s ({drop_runs} "

@@ -16,6 +16,7 @@ cancelled run, as the code server does; the worker's pid and host are in the run
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import socket
@@ -33,6 +34,20 @@ WORKER_MODULES = ["gmoda_assets.definitions", "great_expectations", "dagster_pos
 PID_TAG, HOST_TAG = "gmoda/run_worker_pid", "gmoda/run_worker_host"
 
 
+def _forkserver_context():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)
+    return context
+
+
+def start_fork_server() -> None:
+    """Start this process's fork server now, importing ``WORKER_MODULES`` in the background, rather than at the first
+    run's launch: the daemon calls it as it starts (``gmoda_assets/lib/daemon.py``), so the imports (about 20 s on
+    the shared machine) overlap the services' start-up instead of holding every drop's run back."""
+    _forkserver_context()
+    multiprocessing.forkserver.ensure_running()  # spawns the server and returns; the server imports, then serves
+
+
 def _execute(run_id: str, instance_ref) -> None:
     """The run worker: what ``dagster api execute_run`` does, in a forked process."""
     from dagster._cli.api import _execute_run_command_body
@@ -48,7 +63,7 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
 
     def __init__(self, inst_data: ConfigurableClassData | None = None):
         self._inst_data = inst_data
-        self._context = None  # the fork server starts with the first run this process launches (the daemon's)
+        self._context = None  # the fork server: started by the daemon as it starts, else by the first launch
         self._lock = threading.Lock()
         super().__init__()
 
@@ -67,9 +82,7 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
     def _forkserver(self):
         with self._lock:
             if self._context is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(WORKER_MODULES)
-                self._context = context
+                self._context = _forkserver_context()  # the running server, if the daemon started it
         return self._context
 
     def launch_run(self, context: LaunchRunContext) -> None:

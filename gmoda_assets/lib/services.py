@@ -50,12 +50,13 @@ def _become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _code_server_ready(service: Service, host: str, port: int, stopping) -> bool:
+def code_server_ready(host: str, port: int, still_waiting) -> bool:
+    """Whether the code server at ``host:port`` answers within READY_TIMEOUT_SECONDS, asking while ``still_waiting()``."""
     from dagster._grpc.client import DagsterGrpcClient
     from dagster._core.errors import DagsterUserCodeUnreachableError
 
     client, deadline = DagsterGrpcClient(port=port, host=host), time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and service.process.poll() is None and not stopping():
+    while time.monotonic() < deadline and still_waiting():
         try:
             client.ping("ready?")
             return True
@@ -103,9 +104,12 @@ def run(host: str, port: int, code_host: str = "127.0.0.1", code_port: int | Non
     workspace = str(settings.project_dir() / "workspace.grpc.yaml")
     code_server = Service("code server", [str(bin_dir / "dagster"), "api", "grpc", "--module-name", "gmoda_assets.definitions",
                                           "--location-name", LOCATION, "--host", code_host, "--port", str(code_port)])
-    services = [code_server,
-                Service("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)]),
-                Service("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])]
+    # The daemon first: its fork server imports what a run needs while the code server starts (gmoda_assets/lib/
+    # daemon.py); the daemon itself waits for the code server.
+    services = [Service("daemon", [sys.executable, "-m", "gmoda_assets.lib.daemon", f"{code_host}:{code_port}", "run",
+                                   "-w", workspace]),
+                code_server,
+                Service("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)])]
     signals: list[int] = []
     handlers = {sig: signal.signal(sig, lambda signum, _frame: signals.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -116,7 +120,8 @@ def run(host: str, port: int, code_host: str = "127.0.0.1", code_port: int | Non
             if signals:
                 break
             service.process = subprocess.Popen(service.command, start_new_session=True, stdin=subprocess.DEVNULL)
-            if service is code_server and not _code_server_ready(service, code_host, code_port, lambda: signals):
+            if service is code_server and not code_server_ready(
+                    code_host, code_port, lambda: code_server.process.poll() is None and not signals):
                 failed = service
                 break
         if failed is None and not signals:

@@ -68,7 +68,11 @@ def test_checks_pass_on_clean_rows_and_flag_bad_ones(platform, instance, defs, s
     bad[header.index("DateOfBirth")] = "2019-02-31"
     bad[header.index("Sex")] = "7"
     bad[header.index("Postcode")] = ""
-    path.write_text("\n".join([lines[0], ",".join(bad), *lines[2:]]) + "\n", encoding=contract.encoding)
+    # The same bad date on a later row too: values are tested once each, and every row holding one is flagged.
+    again = lines[3].split(",")
+    again[header.index("DateOfBirth")] = "2019-02-31"
+    path.write_text("\n".join([lines[0], ",".join(bad), lines[2], ",".join(again), *lines[4:]]) + "\n",
+                    encoding=contract.encoding)
 
     report = ingest_landing_zone(instance, defs, platform, ["nhs"])
 
@@ -91,7 +95,9 @@ def test_checks_pass_on_clean_rows_and_flag_bad_ones(platform, instance, defs, s
     # shown, so that the partner can mend the extract.
     identifiers, dates, codes = metadata["identifiers_well_formed"], metadata["dates_parse"], metadata["codes_known"]
     assert "_row_number=1, fault=nhs_number: check digit does not match" in identifiers["failures"].value
-    assert "_row_number=1, fault=date_of_birth: no such calendar date" in dates["failures"].value
+    for row in (1, 3):
+        assert f"_row_number={row}, fault=date_of_birth: no such calendar date" in dates["failures"].value
+    assert dates["failing_rows"].value >= 2
     for shown in (identifiers, dates):
         assert shown["drop"].value.startswith("nhs.births/")
         assert not {"1234567890", "2019-02-31"} & set(re.findall(r"[\w-]+", str([m.value for m in shown.values()])))

@@ -88,7 +88,8 @@ def _services(ui: subprocess.Popen) -> dict[str, int]:
         except OSError:
             continue
         text = " ".join(part.decode() for part in command)
-        for name, marker in (("code server", " api grpc "), ("webserver", "dagster-webserver"), ("daemon", "dagster-daemon run")):
+        for name, marker in (("code server", " api grpc "), ("webserver", "dagster-webserver"),
+                             ("daemon", " gmoda_assets.lib.daemon "), ("fork server", "multiprocessing.forkserver")):
             if marker in f" {text} ":
                 names[name] = pid
     return names
@@ -149,6 +150,9 @@ def test_ingest_and_refresh_run_across_separate_processes_and_sigterm_stops_them
     try:
         _wait_for("webserver", lambda: _webserver_up(port), 300, ui, log)
         services = _services(ui)
+        # The daemon's fork server is up before any run: it imports the code location while the services start.
+        fork_server = services.pop("fork server", None)
+        assert fork_server in _descendants(services.get("daemon", -1)), services
         assert set(services) == {"code server", "webserver", "daemon"}, services
         assert len(set(services.values())) == 3  # three processes, not one
         pool = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
@@ -211,7 +215,7 @@ def test_sigint_stops_every_process_without_a_terminal(warehouse_url, tmp_path):
     ui = _start_ui(log, port, ignore_sigint=True)
     try:
         _wait_for("webserver", lambda: _webserver_up(port), 300, ui, log)
-        _wait_for("all three services", lambda: len(_services(ui)) == 3, 60, ui, log)
+        _wait_for("all three services and the daemon's fork server", lambda: len(_services(ui)) == 4, 60, ui, log)
         _stop_and_check(ui, signal.SIGINT, log)
     finally:
         if ui.poll() is None:

@@ -1,0 +1,23 @@
+"""The Dagster daemon as ``gmoda ui`` runs it (``python -m gmoda_assets.lib.daemon HOST:PORT run -w
+workspace.grpc.yaml``): ``dagster-daemon`` with its run launcher's fork server started first.
+
+The fork server imports the code location and the libraries a run uses once, for every run worker forked from it
+(``gmoda_assets/lib/run_launcher.py``). Started at the first launch, those imports (about 20 s on the shared
+machine) held back every drop's run of an ingest from empty. ``gmoda ui`` starts this process before the code
+server, so the fork server imports while the code server does; the daemon proper starts once the code server at
+``HOST:PORT`` answers, as its sensors read the code location.
+"""
+
+import sys
+
+from gmoda_assets.lib.run_launcher import start_fork_server
+from gmoda_assets.lib.services import code_server_ready
+
+if __name__ == "__main__":
+    start_fork_server()
+    host, _, port = sys.argv.pop(1).rpartition(":")
+    if not code_server_ready(host, int(port), lambda: True):
+        sys.exit(f"The code server on {host}:{port} never answered.")
+    from dagster._daemon.cli import main
+
+    sys.exit(main())
