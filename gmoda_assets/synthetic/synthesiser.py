@@ -118,13 +118,7 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
     if not np.isfinite(real).any():
         return drawn
     if variable.smooth:
-        bandwidth = np.zeros(len(numbers))
-        for leaf in np.unique(leaves_synthetic):
-            held = real[(leaves_real == leaf) & ~np.isnan(real)]
-            if len(held) > 1:
-                spread = min(held.std(ddof=1), np.subtract(*np.percentile(held, [75, 25])) / 1.34) or held.std(ddof=1)
-                bandwidth[leaves_synthetic == leaf] = 0.9 * spread * len(held) ** -0.2
-        numbers = numbers + rng.normal(0.0, 1.0, len(numbers)) * bandwidth
+        numbers = numbers + rng.normal(0.0, 1.0, len(numbers)) * _bandwidths(real, leaves_real, leaves_synthetic)
     if variable.precision:
         numbers = np.round(numbers / variable.precision) * variable.precision
     numbers = np.clip(numbers, np.nanmin(real), np.nanmax(real))
@@ -133,6 +127,40 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
     kept = np.full(len(numbers), None, dtype=object)
     kept[known] = (numbers[known].astype(np.int64) if whole else numbers[known]).tolist()  # Python ints or floats
     return kept
+
+
+def _bandwidths(real: np.ndarray, leaves_real: np.ndarray, leaves_synthetic: np.ndarray) -> np.ndarray:
+    """Each synthetic row's bandwidth: Silverman's, 0.9 min(sd, IQR / 1.34) n^-1/5 (the sd where that minimum is 0),
+    among the known real values of its leaf; 0 in a leaf of fewer than two. The leaves' values are gathered by one
+    sort rather than a pass over every row per leaf (a Greater Manchester council's tree has over a thousand),
+    and the quartiles are ``np.percentile``'s (linear: its index, gamma and interpolation) for every leaf at once;
+    the sd is ``np.std`` of each leaf's values in their order, as its sum's rounding depends on it."""
+    known = ~np.isnan(real)
+    values, leaves = real[known], leaves_real[known]
+    ids, starts, counts = np.unique(leaves[np.argsort(leaves, kind="stable")], return_index=True, return_counts=True)
+    width = np.zeros(len(ids))
+    several = np.flatnonzero(counts > 1)
+    if len(several):
+        in_order = values[np.argsort(leaves, kind="stable")]
+        ascending = values[np.lexsort((values, leaves))]
+        starts, counts = starts[several], counts[several]
+        n = counts.astype(float)
+
+        def quantile(q: float) -> np.ndarray:
+            virtual = (n - 1) * q
+            below = np.floor(virtual)
+            gamma = virtual - below
+            low = ascending[starts + below.astype(int)]
+            high = ascending[np.minimum(starts + below.astype(int) + 1, starts + counts - 1)]
+            return np.where(gamma >= 0.5, high - (high - low) * (1 - gamma), low + (high - low) * gamma)
+
+        sd = np.array([in_order[start:start + count].std(ddof=1) for start, count in zip(starts, counts)])
+        spread = np.minimum(sd, (quantile(0.75) - quantile(0.25)) / 1.34)
+        spread = np.where(spread == 0, sd, spread)
+        width[several] = 0.9 * spread * np.array([count ** -0.2 for count in counts.tolist()])  # Python's power
+    where = np.searchsorted(ids, leaves_synthetic).clip(0, max(len(ids) - 1, 0))
+    found = ids[where] == leaves_synthetic if len(ids) else np.zeros(len(leaves_synthetic), dtype=bool)
+    return np.where(found, width[where] if len(ids) else 0.0, 0.0)
 
 
 def categories(reference: pd.Series) -> np.ndarray:
