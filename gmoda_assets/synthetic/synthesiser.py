@@ -86,7 +86,7 @@ def _leaves(x_real: np.ndarray, x_synthetic: np.ndarray, target_values: pd.Serie
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     if target.kind == "number":
-        y = pd.to_numeric(target_values, errors="coerce").to_numpy(dtype=float)
+        y = as_numbers(target_values)
         observed = y[~np.isnan(y)]
         # Missing values sit below every real one, so the tree can set them apart; donors keep them missing.
         floor = (observed.min() - (np.ptp(observed) or 1.0)) if len(observed) else 0.0
@@ -113,8 +113,7 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
              leaves_synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Drawn numbers, smoothed if asked (Silverman's bandwidth among the leaf's real values), rounded to the
     source precision and kept within the real range; missing ones stay missing."""
-    numbers = pd.to_numeric(pd.Series(drawn), errors="coerce").to_numpy(dtype=float)
-    real = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    numbers, real = as_numbers(drawn), as_numbers(values)
     if not np.isfinite(real).any():
         return drawn
     if variable.smooth:
@@ -163,6 +162,17 @@ def _bandwidths(real: np.ndarray, leaves_real: np.ndarray, leaves_synthetic: np.
     return np.where(found, width[where] if len(ids) else 0.0, 0.0)
 
 
+def as_numbers(values) -> np.ndarray:
+    """``values`` (Python numbers and None, as the children are held) as floats, missing as NaN; anything that is
+    not a number also NaN, as ``pd.to_numeric(errors="coerce")`` gives. NumPy converts such an array several times
+    faster than pandas, which tests each value's type first."""
+    array = np.asarray(values, dtype=object)
+    try:
+        return array.astype(float)
+    except (TypeError, ValueError):  # text that is not a number, for one
+        return pd.to_numeric(pd.Series(array), errors="coerce").to_numpy(dtype=float)
+
+
 def categories(reference: pd.Series) -> np.ndarray:
     """The categories of ``reference``: its distinct values, missing left out, as text in sorted order."""
     known = np.asarray(reference, dtype=object)
@@ -190,7 +200,7 @@ def encode(frame: pd.DataFrame, variables: Sequence[Variable], reference: pd.Dat
     """The ``variables`` of ``frame`` as tree inputs: categories as codes of ``reference``'s categories, numbers as
     they are (missing left missing, which scikit-learn's trees handle)."""
     columns = [category_codes(frame[v.name], reference[v.name]) if v.kind == "category"
-               else pd.to_numeric(frame[v.name], errors="coerce").to_numpy(dtype=float) for v in variables]
+               else as_numbers(frame[v.name]) for v in variables]
     return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
 
 
