@@ -68,6 +68,16 @@ def test_values_come_from_the_real_ones_at_their_precision(real):
     assert not set(weights) <= set(real.birth_weight.dropna())  # smoothed: not only real weights
 
 
+def test_numbers_are_read_as_pandas_coerces_them():
+    """``as_numbers`` gives what ``pd.to_numeric(errors="coerce")`` gives: Python ints, floats, None and NaN on the
+    fast path, and text (a number written out, or not a number) by pandas."""
+    from gmoda_assets.synthetic.synthesiser import as_numbers
+
+    for values in ([3300, None, 2490, np.nan, 4.5, 0], [None, None], ["12", None, 3, "twelve"], []):
+        column = pd.Series(values, dtype=object)
+        np.testing.assert_array_equal(as_numbers(column), pd.to_numeric(column, errors="coerce").to_numpy(dtype=float))
+
+
 def test_smoothing_bandwidths_are_silvermans_leaf_by_leaf():
     """Every leaf's bandwidth at once is exactly what ``np.std`` and ``np.percentile`` give over each leaf's known
     real values (leaves of one value, or none, 0; synthetic rows in a leaf no real row reached, 0), on numbers that
