@@ -35,9 +35,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each named process and all its descendants (Linux): each running process's own
-    user and system time plus its ended children's, which a parent that waits for them (the postmaster for its
-    backends, a fork server for its workers) gathers into its children's times."""
+    """CPU seconds so far of each named process and of its descendants that are not named too (Linux): each running
+    process's own user and system time plus its ended children's, which a parent that waits for them (the postmaster
+    for its backends, a fork server for its workers) gathers into its children's times."""
     stats = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -54,6 +54,6 @@ def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
         while todo:
             pid = todo.pop()
             ticks += stats.get(pid, (0, 0))[1]
-            todo += children.get(pid, [])
+            todo += [child for child in children.get(pid, []) if child not in roots.values()]  # counted apart
         totals[name] = ticks / os.sysconf("SC_CLK_TCK")
     return totals

@@ -99,19 +99,22 @@ def running_ui(log_path: Path):
 
 
 def services(ui_pid: int) -> dict[str, int]:
-    """The processes ``gmoda ui`` (pid ``ui_pid``) started, by name: each with its descendants is one service (the
-    daemon's are its run launcher's fork server and the run workers forked from it)."""
-    names = {"gmoda_assets.lib.daemon": "daemon, fork server, run workers", "api\0grpc": "code server (sensors)",
+    """The processes ``gmoda ui`` (pid ``ui_pid``) started, by name, and the daemon's run launcher's fork server
+    (which the run workers are forked from): each with its other descendants is one service."""
+    names = {"gmoda_assets.lib.daemon": "daemon", "api\0grpc": "code server (sensors)",
              "dagster-webserver": "webserver"}
-    found = {"gmoda ui": ui_pid}
+    processes = {}  # pid -> (parent pid, command line)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != ui_pid:
-                continue
-            command = (stat.parent / "cmdline").read_text()
+            processes[int(stat.parent.name)] = (int(stat.read_text().rsplit(")", 1)[1].split()[1]),
+                                                (stat.parent / "cmdline").read_text())
         except OSError:
             continue
-        found.update((name, int(stat.parent.name)) for marker, name in names.items() if marker in command)
+    found = {"gmoda ui": ui_pid}
+    for pid, (ppid, command) in processes.items():
+        found.update((name, pid) for marker, name in names.items() if ppid == ui_pid and marker in command)
+    found.update(("fork server, run workers", pid) for pid, (ppid, command) in processes.items()
+                 if ppid == found.get("daemon") and "multiprocessing.forkserver" in command)
     return found
 
 

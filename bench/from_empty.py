@@ -80,6 +80,14 @@ def _await_ingest(instance, since: float, cpu=None) -> tuple[list, float, dict |
     raise SystemExit("the drops' runs did not all end within an hour")
 
 
+def _sessions(url: str) -> dict[str, int]:
+    """Sessions opened so far on each database of the server (each a backend process started)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT datname, sessions FROM pg_stat_database WHERE datname IS NOT NULL").fetchall())
+
+
 def _cpu_of(ui_pid: int):
     """A function that returns the CPU seconds so far of each service of ``gmoda ui`` and of PostgreSQL."""
     roots = {**services(ui_pid), "PostgreSQL": int((database.pgdata_dir() / "postmaster.pid").read_text().split()[0])}
@@ -122,8 +130,9 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
         with running_ui(home / "gmoda-ui.log") as (client, ready, ui_pid):
             figures["services ready"] = ready
             cpu = _cpu_of(ui_pid)
-            since, used, load = time.time(), cpu(), os.getloadavg()[0]
+            since, used, load, opened = time.time(), cpu(), os.getloadavg()[0], _sessions(url)
             records, last_end, used_at_end = _await_ingest(instance, launched, cpu)
+            opened = {db: n - opened.get(db, 0) for db, n in _sessions(url).items()}
             figures["ingest"] = last_end - since
             first = min(r.create_timestamp.timestamp() for r in records) - since
             first_start = min(r.start_time for r in records) - since
@@ -138,6 +147,8 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
         print(f"  CPU seconds from the services being ready to the drops' end (load average {load:.1f} -> "
               f"{os.getloadavg()[0]:.1f}): " + ", ".join(f"{name} {used_at_end[name] - used[name]:.1f}" for name in used)
               + f"; in all {sum(used_at_end.values()) - sum(used.values()):.1f}")
+        print("  PostgreSQL sessions opened, by database, until the quiet wait ended: "
+              + ", ".join(f"{db} {n}" for db, n in sorted(opened.items()) if n))
         longest = sorted(records, key=lambda r: r.start_time - r.end_time)[:5]  # what can make the ingest's tail
         print("  longest drop runs (start, seconds from the services being ready; partition): " + ", ".join(
             f"{r.start_time - since:.0f}+{r.end_time - r.start_time:.0f} {r.dagster_run.tags.get('dagster/partition', '')}"
