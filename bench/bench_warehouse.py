@@ -32,3 +32,28 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU seconds of process ``pid`` so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process and of its descendants that are not named too (Linux): each running
+    process's own user and system time plus its ended children's, which a parent that waits for them (the postmaster
+    for its backends, a fork server for its workers) gathers into its children's times."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        stats[int(stat.parent.name)] = (int(fields[1]), sum(map(int, fields[11:15])))  # ppid; utime .. cstime
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    totals = {}
+    for name, root in roots.items():
+        ticks, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            ticks += stats.get(pid, (0, 0))[1]
+            todo += [child for child in children.get(pid, []) if child not in roots.values()]  # counted apart
+        totals[name] = ticks / os.sysconf("SC_CLK_TCK")
+    return totals

@@ -69,8 +69,8 @@ def slowest_steps(instance, run_id: str, count: int = 8) -> list[tuple[str, floa
 @contextmanager
 def running_ui(log_path: Path):
     """``gmoda ui`` (code server, webserver and daemon, each a process of its own) on a free port, for the
-    ``GMODA_HOME`` this process has set; yields a GraphQL client once the code location is loaded, and the seconds
-    that took. Stopped with SIGTERM afterwards, as a service manager stops it (its runs are stopped with it)."""
+    ``GMODA_HOME`` this process has set; yields a GraphQL client once the code location is loaded, the seconds
+    that took and the pid of ``gmoda ui`` (see ``services``). Stopped with SIGTERM afterwards, as a service manager stops it (its runs are stopped with it)."""
     from dagster_graphql import DagsterGraphQLClient
 
     port = _free_port()
@@ -92,10 +92,30 @@ def running_ui(log_path: Path):
             if ui.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"gmoda ui did not load the code location: see {log.name}")
             time.sleep(1)
-        yield client, time.perf_counter() - started
+        yield client, time.perf_counter() - started, ui.pid
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=120)
+
+
+def services(ui_pid: int) -> dict[str, int]:
+    """The processes ``gmoda ui`` (pid ``ui_pid``) started, by name, and the daemon's run launcher's fork server
+    (which the run workers are forked from): each with its other descendants is one service."""
+    names = {"gmoda_assets.lib.daemon": "daemon", "api\0grpc": "code server (sensors)",
+             "dagster-webserver": "webserver"}
+    processes = {}  # pid -> (parent pid, command line)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            processes[int(stat.parent.name)] = (int(stat.read_text().rsplit(")", 1)[1].split()[1]),
+                                                (stat.parent / "cmdline").read_text())
+        except OSError:
+            continue
+    found = {"gmoda ui": ui_pid}
+    for pid, (ppid, command) in processes.items():
+        found.update((name, pid) for marker, name in names.items() if ppid == ui_pid and marker in command)
+    found.update(("fork server, run workers", pid) for pid, (ppid, command) in processes.items()
+                 if ppid == found.get("daemon") and "multiprocessing.forkserver" in command)
+    return found
 
 
 def follow(instance, run_id: str) -> None:

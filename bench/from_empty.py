@@ -34,8 +34,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_warehouse import OUT
-from dagster_runs import RUN_ENDS, follow, layers, print_layers, running_ui, slowest_steps
+from bench_warehouse import OUT, tree_cpu_seconds
+from dagster_runs import RUN_ENDS, follow, layers, print_layers, running_ui, services, slowest_steps
+
+from gmoda_assets.lib import database
 
 WAYS = ("in-process", "scheduled")
 QUIET_SECONDS = 75  # two sensor intervals and more with no new drop run: every sensor has seen every file settle
@@ -58,21 +60,38 @@ def _ledger(url: str) -> str:
     return ", ".join(f"{count} {status} ({loaded:,} rows)" for status, count, loaded in rows)
 
 
-def _await_ingest(instance, since: float) -> tuple[list, float]:
+def _await_ingest(instance, since: float, cpu=None) -> tuple[list, float, dict | None]:
     """The drop runs the sensors requested since ``since`` (a time.time()), once all have ended and no new one has
-    come for QUIET_SECONDS; and the time the last one ended."""
+    come for QUIET_SECONDS; the time the last one ended; and what ``cpu()`` returned when all were first seen
+    ended (at most a poll's two seconds after the last ended, before the quiet wait)."""
     from dagster import RunsFilter
 
     created_after = datetime.fromtimestamp(since, timezone.utc)
-    deadline = time.monotonic() + 3600
+    deadline, at_end = time.monotonic() + 3600, None
     while time.monotonic() < deadline:
+        sample = cpu() if cpu else None
         records = [r for r in instance.get_run_records(filters=RunsFilter(created_after=created_after))
                    if r.dagster_run.job_name != "nightly_refresh"]
         ended = all(r.dagster_run.status.value in RUN_ENDS for r in records)
+        at_end = (at_end or sample) if records and ended else None
         if records and ended and time.time() - max(r.create_timestamp.timestamp() for r in records) > QUIET_SECONDS:
-            return records, max(r.end_time for r in records)
+            return records, max(r.end_time for r in records), at_end
         time.sleep(2)
     raise SystemExit("the drops' runs did not all end within an hour")
+
+
+def _sessions(url: str) -> dict[str, int]:
+    """Sessions opened so far on each database of the server (each a backend process started)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT datname, sessions FROM pg_stat_database WHERE datname IS NOT NULL").fetchall())
+
+
+def _cpu_of(ui_pid: int):
+    """A function that returns the CPU seconds so far of each service of ``gmoda ui`` and of PostgreSQL."""
+    roots = {**services(ui_pid), "PostgreSQL": int((database.pgdata_dir() / "postmaster.pid").read_text().split()[0])}
+    return lambda: tree_cpu_seconds(roots)
 
 
 def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
@@ -80,8 +99,6 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
     home = OUT / f"empty-{way}"
     os.environ.update(GMODA_HOME=str(home), GMODA_SETTLE_SECONDS="0")
     os.environ.pop("GMODA_DATABASE_URL", None)
-    from gmoda_assets.lib import database
-
     if home.exists():
         if database.pgdata_dir().exists():
             database.stop_embedded()
@@ -110,19 +127,28 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
             run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
     else:
         launched = time.time()  # the sensors may request runs before the webserver answers: count those too
-        with running_ui(home / "gmoda-ui.log") as (client, ready):
+        with running_ui(home / "gmoda-ui.log") as (client, ready, ui_pid):
             figures["services ready"] = ready
-            since = time.time()
-            records, last_end = _await_ingest(instance, launched)
+            cpu = _cpu_of(ui_pid)
+            since, used, load, opened = time.time(), cpu(), os.getloadavg()[0], _sessions(url)
+            records, last_end, used_at_end = _await_ingest(instance, launched, cpu)
+            opened = {db: n - opened.get(db, 0) for db, n in _sessions(url).items()}
             figures["ingest"] = last_end - since
             first = min(r.create_timestamp.timestamp() for r in records) - since
+            first_start = min(r.start_time for r in records) - since
             drop_runs = len(records)
             if not ingest_only:
                 started = time.perf_counter()
                 run_id = client.submit_job_execution("nightly_refresh", run_config={})
                 follow(instance, run_id)
                 figures["refresh"] = time.perf_counter() - started
-        print(f"  the sensors requested the first drop's run {first:.1f} s after the services were ready")
+        print(f"  the sensors requested the first drop's run {first:.1f} s after the services were ready; it started at "
+              f"{first_start:.1f} s")
+        print(f"  CPU seconds from the services being ready to the drops' end (load average {load:.1f} -> "
+              f"{os.getloadavg()[0]:.1f}): " + ", ".join(f"{name} {used_at_end[name] - used[name]:.1f}" for name in used)
+              + f"; in all {sum(used_at_end.values()) - sum(used.values()):.1f}")
+        print("  PostgreSQL sessions opened, by database, until the quiet wait ended: "
+              + ", ".join(f"{db} {n}" for db, n in sorted(opened.items()) if n))
         longest = sorted(records, key=lambda r: r.start_time - r.end_time)[:5]  # what can make the ingest's tail
         print("  longest drop runs (start, seconds from the services being ready; partition): " + ", ".join(
             f"{r.start_time - since:.0f}+{r.end_time - r.start_time:.0f} {r.dagster_run.tags.get('dagster/partition', '')}"

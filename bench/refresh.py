@@ -24,7 +24,7 @@ from dagster_runs import follow, layers, print_layers, running_ui
 
 def _scheduled(instance) -> tuple[str, float]:
     """Submit nightly_refresh to a running ``gmoda ui`` and follow it: (run id, seconds from submission to end)."""
-    with running_ui(OUT / "gmoda-ui.log") as (client, _):
+    with running_ui(OUT / "gmoda-ui.log") as (client, _, _):
         started = time.perf_counter()
         run_id = client.submit_job_execution("nightly_refresh", run_config={})
         follow(instance, run_id)

@@ -42,7 +42,8 @@ def _failing_rows(tests: list[tuple[Column, str, str, str]]) -> dict:
     repeats its values (a few thousand days hold every date of birth and review), and GE runs a row query twice,
     to count and then to list, so testing every row (a date cut and parsed, an NHS number's check digit) was
     most of a large drop's validation. All the columns are tested in one query, rather than one per column."""
-    tested, joins, faults, values = [], [], [], []
+    tested, found = [], []
+    shown = not all(column.identifier for column, *_ in tests)
     for i, (column, condition, fault, _) in enumerate(tests):
         col = f"b.{_ident(column.db_name)}"
         # MATERIALIZED: each column's values are tested once, whatever the plan. A drop just loaded is not yet in
@@ -52,14 +53,14 @@ def _failing_rows(tests: list[tuple[Column, str, str, str]]) -> dict:
         tested.append(f"f{i} AS MATERIALIZED (SELECT v, {_sql_literal(column.db_name + ': ')} || ({fault}) AS fault "
                       f"FROM (SELECT DISTINCT {_ident(column.db_name)} AS v FROM {{batch}} OFFSET 0) d "
                       f"WHERE v IS NOT NULL AND {condition})")
-        joins.append(f"LEFT JOIN f{i} ON f{i}.v = {col}")
-        faults.append(f"f{i}.fault")
-        values.append("NULL::text" if column.identifier else col)
-    # Set-returning functions in one select list run in step: each failing value with its own column's value.
-    shown = "" if all(v == "NULL::text" for v in values) else f", unnest(ARRAY[{', '.join(values)}]) AS value"
+        # An inner join per column to its failing values, which DISTINCT ON (v) tells the planner are unique and
+        # few (it knows nothing of a CTE's rows), so that it hashes them and the drop's rows probe them once. A left
+        # join of every row to every column's faults had it hash the drop's rows instead, in batches on disk.
+        value = (", NULL::text AS value" if column.identifier else f", {col} AS value") if shown else ""
+        found.append(f"SELECT b._row_number, g.fault{value} FROM {{batch}} AS b "
+                     f"JOIN (SELECT DISTINCT ON (v) v, fault FROM f{i}) g ON g.v = {col}")
     query = (f"WITH {', '.join(tested)} "
-             f"SELECT * FROM (SELECT b._row_number, unnest(ARRAY[{', '.join(faults)}]) AS fault{shown} "
-             f"FROM {{batch}} AS b {' '.join(joins)}) f WHERE fault IS NOT NULL ORDER BY _row_number, fault")
+             f"SELECT * FROM ({' UNION ALL '.join(found)}) f ORDER BY _row_number, fault")
     query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")  # GE formats it
     return {**expectation("unexpected_rows_expectation", unexpected_rows_query=query),
             "about": "; ".join(about for *_, about in tests)}

@@ -107,6 +107,7 @@ class Scan:
     refused: list[Refused] = field(default_factory=list)  # never read or moved
     # file name -> [version, sha256, when this version was first seen (epoch s), settled]: the next scan's start
     seen: dict[str, list] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # file name -> bytes
 
 
 def scan_partner(
@@ -150,6 +151,7 @@ def scan_partner(
             else:
                 digest, since = confirmed, now
         scan.seen[landed.name] = [landed.version, digest, since, settled]
+        scan.sizes[landed.name] = landed.size
         drop = Drop(partner, landed.name, feed_id, digest)
         if earlier is not None:
             scan.already_held.append((drop, earlier))

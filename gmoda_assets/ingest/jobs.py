@@ -37,6 +37,12 @@ ingest_jobs = {
 }
 
 
+# The daemon starts the queued runs of the highest priority first (the oldest first among equals). A drop's priority
+# is its file's size in KiB, so the largest loads start first and the small ones fill in around them: four runs
+# at once share the cores, and a large drop started last would run on alone at the end of a batch of drops.
+PRIORITY_TAG = "dagster/priority"
+
+
 class UnrecognisedFile(Config):
     partner: str
     drop_id: str
@@ -130,6 +136,6 @@ def plan_runs(instance, scan: Scan, max_attempts: int | None = None) -> RunPlan:
             run_key=f"{drop.drop_id}#{len(runs) + 1}" if runs else drop.drop_id,
             job_name=ingest_jobs[drop.feed_id].name,
             partition_key=drop.drop_id,
-            tags=tags,
+            tags={**tags, PRIORITY_TAG: str(scan.sizes.get(drop.file_name, 0) >> 10)},
         ))
     return plan

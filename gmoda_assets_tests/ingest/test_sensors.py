@@ -4,7 +4,7 @@ import os
 import shutil
 
 from gmoda_assets.ingest.drops import feed_partitions
-from gmoda_assets.ingest.jobs import ingest_jobs
+from gmoda_assets.ingest.jobs import PRIORITY_TAG, ingest_jobs
 from gmoda_assets.lib import settings
 from gmoda_assets.resources import LocalLandingZone
 from gmoda_assets_tests.helpers import all_drop_keys, copy_drops, registered_drops
@@ -43,6 +43,12 @@ def test_sensor_cursor(platform, instance, defs, simulated_month):
         feed_id = request.partition_key.partition("/")[0]
         assert request.job_name == ingest_jobs[feed_id].name
         assert [n for n, keys in registered.items() if request.partition_key in keys] == [feed_partitions[feed_id].name]
+    # The daemon starts the largest drops first: a drop's run is as high in its queue as its file is large.
+    sizes = {p.name: p.stat().st_size for p in files}
+    priority = {r.tags["gmoda/file"]: int(r.tags[PRIORITY_TAG]) for r in requests if r.partition_key}
+    by_size = sorted(priority, key=sizes.get)
+    assert [priority[name] for name in by_size] == sorted(priority.values())
+    assert priority[by_size[-1]] > priority[by_size[0]]
     launch(instance, defs, second)
 
     # Nothing changed: no runs, and no file is hashed again.
