@@ -26,6 +26,13 @@ def prepare_dagster_environment() -> Path:
     return home
 
 
+def pool_connections(instance) -> None:
+    """Keep the instance's storage connections open for reuse, as the webserver does: dagster-postgres otherwise
+    opens a new connection, so a new PostgreSQL backend, for every event it stores (about a hundred per drop's run)
+    and every read."""
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
+
+
 def get_instance():
     """The platform's Dagster instance (runs are recorded in PostgreSQL), its drops registered per feed and its
     warehouse pool limited as GMODA_WAREHOUSE_POOL_LIMIT says."""
@@ -35,9 +42,8 @@ def get_instance():
 
     prepare_dagster_environment()
     instance = DagsterInstance.get()
-    # This process runs drops and refreshes in process, and dagster-postgres opens a new connection for every
-    # event it stores unless pooled (the webserver pools them the same way): about a hundred per run.
-    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
+    # This process runs drops and refreshes in process.
+    pool_connections(instance)
     move_shared_drops(instance)  # an instance made when all feeds shared one partitions definition
     apply_pool_limit(instance)
     return instance

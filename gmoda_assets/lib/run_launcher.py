@@ -54,7 +54,10 @@ def _execute(run_id: str, instance_ref) -> None:
     from dagster._core.instance import DagsterInstance
     from dagster._utils.interrupts import capture_interrupts
 
+    from gmoda_assets.lib.instance import pool_connections
+
     with capture_interrupts(), DagsterInstance.from_ref(instance_ref) as instance:
+        pool_connections(instance)  # the run's events are stored over a few connections, not one each
         _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
 
 
