@@ -34,8 +34,8 @@ from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
 from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
-from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Through, Written, comment_changes,
-                                     create_table, shape_changes)
+from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, Query, TableSpec, Through, Written,
+                                     comment_changes, create_table, shape_changes)
 from gmoda_assets.resources import Warehouse
 
 SAMPLE = 5  # failing rows named in a refusal
@@ -83,6 +83,9 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                 copy_rows(conn, spec, candidate, rows)
             elif isinstance(spec.source, Written):
                 computed = spec.source.write(context, conn, candidates)
+            elif isinstance(spec.source, Query) and spec.source.parallel and spec.keys is None:
+                _fill_in_parallel(conn, spec, candidate)
+                computed = {}
             else:
                 conn.execute(_fill(spec, live, candidate))
                 computed = {}
@@ -210,6 +213,16 @@ def copy_rows(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows
                 raise ValueError(f"{spec.qualified_name}: computed row {number} has {len(row)} values; the table has "
                                  f"{len(names)} columns ({', '.join(names)})")
             copy.write_row(row)
+
+
+def _fill_in_parallel(conn: Connection, spec: TableSpec, candidate: sql.Identifier) -> None:
+    """The candidate's rows computed by CREATE TABLE AS, which PostgreSQL may run on parallel workers, where an
+    INSERT ... SELECT runs on one core (PostgreSQL 16), then copied in: for linked.person, the aggregation of 2.1
+    million records at Greater Manchester scale, 10-12 s on one core, its rows a seventh of that."""
+    names = list(spec.columns)
+    rows = sql.Identifier(f"{spec.name}__rows")
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(rows, _select(spec, names)))
+    conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(candidate, _names(names), _names(names), rows))
 
 
 def _fill(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> sql.Composable:
