@@ -176,6 +176,21 @@ def test_a_refilled_table_has_its_indexes_made_again_as_they_were(added, warehou
         conn.execute("DROP INDEX conformed.test_council_areas_name")
 
 
+def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
+    build(added["good"], added["warehouse"])
+    with psycopg.connect(warehouse_url, autocommit=True) as reader:
+        before = reader.execute("SELECT * FROM conformed.test_council_areas ORDER BY 1").fetchall()
+        result = build(added["doubled"], added["warehouse"], succeed=False)
+        # Still the previous version, readable by anyone who could read it before.
+        assert reader.execute("SELECT * FROM conformed.test_council_areas ORDER BY 1").fetchall() == before
+        assert reader.execute("SELECT count(*) FROM conformed.test_council_areas__candidate").fetchone() == (20,)
+    assert not result.get_asset_materialization_events()
+    assert {e.check_name for e in result.get_asset_check_evaluations() if not e.passed} == {"one_row_per_council"}
+    message = failure_message(result)
+    assert "conformed.test_council_areas was not published: blocking check(s) one_row_per_council" in message
+    assert "E08000001" in message and "councils=20" in message  # failing keys and counts, sampled
+
+
 def test_a_table_filled_in_parallel_is_the_same_and_checked_the_same(added, warehouse_url):
     """A query marked parallel (computed by CREATE TABLE AS, then copied into the candidate) publishes the rows
     the plain INSERT ... SELECT does, built by the transformer's login; its checks still refuse a bad candidate,
@@ -191,21 +206,6 @@ def test_a_table_filled_in_parallel_is_the_same_and_checked_the_same(added, ware
         assert "one_row_per_council" in failure_message(result)
         assert conn.execute(rows).fetchall() == serial
         assert conn.execute("SELECT count(*) FROM conformed.test_council_areas__candidate").fetchone() == (20,)
-
-
-def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
-    build(added["good"], added["warehouse"])
-    with psycopg.connect(warehouse_url, autocommit=True) as reader:
-        before = reader.execute("SELECT * FROM conformed.test_council_areas ORDER BY 1").fetchall()
-        result = build(added["doubled"], added["warehouse"], succeed=False)
-        # Still the previous version, readable by anyone who could read it before.
-        assert reader.execute("SELECT * FROM conformed.test_council_areas ORDER BY 1").fetchall() == before
-        assert reader.execute("SELECT count(*) FROM conformed.test_council_areas__candidate").fetchone() == (20,)
-    assert not result.get_asset_materialization_events()
-    assert {e.check_name for e in result.get_asset_check_evaluations() if not e.passed} == {"one_row_per_council"}
-    message = failure_message(result)
-    assert "conformed.test_council_areas was not published: blocking check(s) one_row_per_council" in message
-    assert "E08000001" in message and "councils=20" in message  # failing keys and counts, sampled
 
 
 def test_a_check_run_on_its_own_validates_the_live_table(added, warehouse_url, instance):
