@@ -83,6 +83,9 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                 copy_rows(conn, spec, candidate, rows)
             elif isinstance(spec.source, Written):
                 computed = spec.source.write(context, conn, candidates)
+            elif getattr(spec.source, "parallel", False) and spec.keys is None:  # a Query may be
+                _fill_in_parallel(conn, spec, candidate)
+                computed = {}
             else:
                 conn.execute(_fill(spec, live, candidate))
                 computed = {}
@@ -210,6 +213,16 @@ def copy_rows(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows
                 raise ValueError(f"{spec.qualified_name}: computed row {number} has {len(row)} values; the table has "
                                  f"{len(names)} columns ({', '.join(names)})")
             copy.write_row(row)
+
+
+def _fill_in_parallel(conn: Connection, spec: TableSpec, candidate: sql.Identifier) -> None:
+    """The candidate's rows computed by CREATE TABLE AS, which PostgreSQL may run on parallel workers, where an
+    INSERT ... SELECT runs on one core (PostgreSQL 16), then copied in: for linked.person, the aggregation of 2.1
+    million records at Greater Manchester scale, 10-12 s on one core, its rows a seventh of that."""
+    names = list(spec.columns)
+    rows = sql.Identifier(f"{spec.name}__rows")
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(rows, _select(spec, names)))
+    conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(candidate, _names(names), _names(names), rows))
 
 
 def _fill(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> sql.Composable:
