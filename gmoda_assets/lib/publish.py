@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
-from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
+from gmoda_assets.lib.quality import CheckDef, Table, validate_in_postgres
 from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Through, Written, comment_changes,
                                      create_table, shape_changes)
 from gmoda_assets.resources import Warehouse
@@ -92,7 +92,7 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
             figures = computed.get(CHECK_FIGURES, {})
             metadata = {**_measure(conn, spec, live, candidate),
                         **{k: v for k, v in computed.items() if k != CHECK_FIGURES}}
-        results = validate_in_postgres(warehouse.sqlalchemy_url, _everything(candidate),
+        results = validate_in_postgres(warehouse.sqlalchemy_url, Table(spec.schema, f"{spec.name}__candidate"),
                                        _bound(spec, checks, candidates), spec.asset_key, figures=figures)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
@@ -153,13 +153,8 @@ def _update_statistics(conn: Connection, live: sql.Identifier) -> None:
 def check_live(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse) -> list[AssetCheckResult]:
     """``checks`` run on the live table, as a check executed on its own does."""
     lives = {t.name: _tables(t)[0] for t in spec.companions}
-    return validate_in_postgres(warehouse.sqlalchemy_url, _everything(_tables(spec)[0]), _bound(spec, checks, lives),
+    return validate_in_postgres(warehouse.sqlalchemy_url, Table(*spec.key), _bound(spec, checks, lives),
                                 spec.asset_key)
-
-
-def _everything(table: sql.Identifier) -> str:
-    """The query Great Expectations validates: every row of ``table``."""
-    return sql.SQL("SELECT * FROM {}").format(table).as_string()
 
 
 def _bound(spec: TableSpec, checks: list[CheckDef], tables: dict[str, sql.Identifier]) -> list[CheckDef]:

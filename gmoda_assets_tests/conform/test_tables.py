@@ -176,6 +176,29 @@ def test_a_refilled_table_has_its_indexes_made_again_as_they_were(added, warehou
         conn.execute("DROP INDEX conformed.test_council_areas_name")
 
 
+def test_a_candidate_is_checked_without_reading_its_rows_back(added):
+    """Great Expectations learns the candidate's columns from the catalog: no statement of the validation
+    returns the candidate's rows to Python (asked for the rows of a query, GE runs it and fetches every row to
+    read the column names off the result)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    returned = []
+
+    def rows_returned(conn, cursor, statement, parameters, context, executemany):
+        if "test_council_areas" in statement and cursor.description:
+            returned.append((cursor.rowcount, statement))
+
+    event.listen(Engine, "after_cursor_execute", rows_returned)
+    try:
+        result = build(added["good"], added["warehouse"])
+    finally:
+        event.remove(Engine, "after_cursor_execute", rows_returned)
+    assert {(e.check_name, e.passed) for e in result.get_asset_check_evaluations()} == {
+        ("one_row_per_council", True), ("children_plausible", True)}
+    assert returned and all(rows < 10 for rows, _ in returned), [s for rows, s in returned if rows >= 10]
+
+
 def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
     build(added["good"], added["warehouse"])
     with psycopg.connect(warehouse_url, autocommit=True) as reader:
