@@ -9,15 +9,34 @@ server, so the fork server imports while the code server does; the daemon proper
 """
 
 import sys
+from contextlib import contextmanager
 
 from gmoda_assets.lib.run_launcher import start_fork_server
 from gmoda_assets.lib.services import code_server_ready
+
+
+def _pooled(get_instance):
+    """``get_instance`` (the daemon command's ``get_instance_for_cli``) with the instance's storage connections
+    kept open for reuse: the daemon's loops poll the storage every second or so, each time over a new connection,
+    so a new PostgreSQL backend, otherwise (about 20 a second, idle)."""
+
+    @contextmanager
+    def pooled(*args, **kwargs):
+        from gmoda_assets.lib.instance import pool_connections
+
+        with get_instance(*args, **kwargs) as instance:
+            pool_connections(instance)
+            yield instance
+
+    return pooled
+
 
 if __name__ == "__main__":
     start_fork_server()
     host, _, port = sys.argv.pop(1).rpartition(":")
     if not code_server_ready(host, int(port), lambda: True):
         sys.exit(f"The code server on {host}:{port} never answered.")
-    from dagster._daemon.cli import main
+    from dagster._daemon import cli
 
-    sys.exit(main())
+    cli.get_instance_for_cli = _pooled(cli.get_instance_for_cli)
+    sys.exit(cli.main())
