@@ -118,40 +118,47 @@ def main() -> int:
     from psycopg import sql
 
     url = _setup_warehouse()
+
+    def empty_raw(conn) -> None:
+        """Every drop's table dropped (each load makes its own), the ledger emptied."""
+        for (table,) in conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent IN "
+                                     "(SELECT oid FROM pg_class WHERE relnamespace = 'raw'::regnamespace)").fetchall():
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("TRUNCATE ops.drops")
+
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [sql.Identifier("raw", r[0]) for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'raw'")]
-        truncate = sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join([*tables, sql.Identifier("ops", "drops")]))
-        conn.execute(truncate)
+        empty_raw(conn)
         conn.execute("DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench")
 
     landing = LocalLandingZone(root=str(drops / "landing"), quarantine_root=str(OUT / "quarantine"))
     # File by file, the platform's load and then a bare COPY of the same file, so that both meet the same load
     # on a shared machine.
     rows, bare_rows, loaded_files, platform_s, bare_s = 0, 0, [], 0.0, 0.0
-    platform_cpu = bare_cpu = 0.0  # this process's and its backend's
+    platform_cpu, bare_cpu = [0.0, 0.0], [0.0, 0.0]  # this process's and its backend's
     load = [os.getloadavg()[0]]
     with psycopg.connect(url, autocommit=True) as conn:
-        cpu = lambda: cpu_seconds(os.getpid()) + cpu_seconds(conn.info.backend_pid)  # noqa: E731
+        cpu = lambda: (cpu_seconds(os.getpid()), cpu_seconds(conn.info.backend_pid))  # noqa: E731
+        spent = lambda total, used: [t + now - then for t, now, then in zip(total, cpu(), used)]  # noqa: E731
         for path in files:
             contract = match_file(path.parent.name, path.name)
             digest = landing.sha256(contract.partner, path.name)  # the sensor's, when it registers the drop
             started, used = time.perf_counter(), cpu()
             outcome = load_drop(conn, landing, contract, Drop(contract.partner, path.name, contract.feed_id, digest).drop_id)
-            platform_s, platform_cpu = platform_s + time.perf_counter() - started, platform_cpu + cpu() - used
+            platform_s, platform_cpu = platform_s + time.perf_counter() - started, spent(platform_cpu, used)
             rows += outcome.rows_loaded
             if outcome.status == "loaded":
                 loaded_files.append(path)
                 started, used = time.perf_counter(), cpu()
                 bare_rows += bare_copy(conn, contract, path)
-                bare_s, bare_cpu = bare_s + time.perf_counter() - started, bare_cpu + cpu() - used
+                bare_s, bare_cpu = bare_s + time.perf_counter() - started, spent(bare_cpu, used)
     load.append(os.getloadavg()[0])
     print(f"platform loader (COPY):        {rows:>10,} rows in {platform_s:7.2f} s = {rows / platform_s:>10,.0f} rows/s"
           f"  ({len(loaded_files)} files loaded, {len(files) - len(loaded_files)} re-deliveries recognised); "
-          f"{platform_cpu:.2f} CPU s")
+          f"{sum(platform_cpu):.2f} CPU s ({platform_cpu[0]:.2f} this process, {platform_cpu[1]:.2f} its backend)")
     print(f"bare COPY into text tables:    {bare_rows:>10,} rows in {bare_s:7.2f} s = {bare_rows / bare_s:>10,.0f} rows/s"
-          f"; {bare_cpu:.2f} CPU s")
+          f"; {sum(bare_cpu):.2f} CPU s ({bare_cpu[0]:.2f} this process, {bare_cpu[1]:.2f} its backend)")
     assert bare_rows == rows, f"both loads must see the same rows ({rows} vs {bare_rows})"
-    print(f"loader / bare COPY: {bare_s / platform_s:.2f}x the rows per second; {bare_cpu / platform_cpu:.2f}x by CPU "
+    print(f"loader / bare COPY: {bare_s / platform_s:.2f}x the rows per second; {sum(bare_cpu) / sum(platform_cpu):.2f}x by CPU "
           f"seconds (load average {load[0]:.1f} -> {load[1]:.1f})")
 
     if args.to_sql:
@@ -183,7 +190,7 @@ def main() -> int:
         from gmoda_assets.lib.instance import get_instance
 
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(truncate)
+            empty_raw(conn)
         instance = get_instance()
         for partitions in feed_partitions.values():
             for key in instance.get_dynamic_partitions(partitions.name):

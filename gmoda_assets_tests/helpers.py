@@ -15,6 +15,11 @@ from gmoda_assets.resources import LocalLandingZone
 FILE_OF_DROP = "substring(_drop_id FROM '/(.*)@[0-9a-f]+$')"
 
 
+# SQL: every table of a drop in raw (the partitions of the feeds' tables), as a qualified name.
+RAW_DROP_TABLES = ("SELECT i.inhrelid::regclass::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+                   "WHERE p.relnamespace = 'raw'::regnamespace")
+
+
 def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
     """Empty landing zone and quarantine, empty raw tables and ledger, no drops registered."""
     import psycopg
@@ -23,6 +28,9 @@ def reset_platform(warehouse_url: str, instance) -> LocalLandingZone:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        drop_tables = [r[0] for r in conn.execute(RAW_DROP_TABLES)]  # each load makes its drop's table
+        if drop_tables:
+            conn.execute(f"DROP TABLE {', '.join(drop_tables)}")
         tables = [r[0] for r in conn.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'raw'")]
         conn.execute(f"TRUNCATE {', '.join(tables + ['ops.drops', 'ops.drop_volumes', 'ops.drop_acceptances'])}")
     for name in registered_drops(instance):

@@ -94,13 +94,9 @@ class RawTableOutdated(Exception):
 
 
 def _raw_columns(conn, contract: FeedContract) -> set[str]:
-    return {
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = %s",
-            (contract.raw_table,),
-        )
-    }
+    # From the catalog itself: information_schema.columns took a millisecond or two of every load.
+    return {r[0] for r in conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                                       "AND NOT attisdropped", (f"raw.{contract.raw_table}",))}
 
 
 def _row_number_default(contract: FeedContract) -> sql.Composed:
@@ -117,6 +113,11 @@ def _row_number_is_drawn_plainly(conn, contract: FeedContract) -> bool:
     return default is not None and "gmoda.row_base" not in default[0]
 
 
+def _is_partitioned_by_drop(conn, contract: FeedContract) -> bool:
+    return conn.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = %s::regclass",
+                        (f"raw.{contract.raw_table}",)).fetchone()[0]
+
+
 def require_raw_table(conn, contract: FeedContract) -> None:
     """Raise RawTableOutdated unless the feed's raw table has every column of its contract. Raw tables are made
     only at set-up, by the administrator: a table the loader created would be the loader's to update."""
@@ -127,6 +128,11 @@ def require_raw_table(conn, contract: FeedContract) -> None:
             f"Feed {contract.feed_id}: raw.{contract.raw_table} still has column(s) {', '.join(per_row)} on every row, "
             f"which the loader no longer fills (ops.drops keeps them once per drop); nothing loaded. The platform "
             f"team must run `gmoda db init` (as the administrator) to bring raw up to date.")
+    if existing and not missing and not _is_partitioned_by_drop(conn, contract):
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} is one table for every drop, not a table per drop; "
+            f"nothing loaded. The platform team must run `gmoda db init` (as the administrator) to bring raw up to "
+            f"date.")
     if existing and not missing and not _row_number_is_drawn_plainly(conn, contract):
         raise RawTableOutdated(
             f"Feed {contract.feed_id}: raw.{contract.raw_table} numbers rows the older way (a base subtracted on "
@@ -141,8 +147,8 @@ def require_raw_table(conn, contract: FeedContract) -> None:
 
 def ensure_raw_table(conn, contract: FeedContract) -> None:
     """Create the feed's raw table, or bring an older one up to date (columns a newer contract has, lineage kept
-    once per drop); documented with COMMENT ON. Set-up only: run by the administrator, who owns raw, so no other
-    role can update or delete its rows."""
+    once per drop, a table per drop); documented with COMMENT ON. Set-up only: run by the administrator, who owns
+    raw, so no other role can update or delete its rows."""
     table = raw_table_ident(contract)
     existing = _raw_columns(conn, contract)
     missing = [c for c in contract.columns if c.db_name not in existing]
@@ -152,37 +158,32 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
         if not _row_number_is_drawn_plainly(conn, contract):
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _row_number SET DEFAULT {}").format(
                 table, _row_number_default(contract)))
+        _partition_by_drop(conn, contract)
     if not missing:
         return
     if not existing:
-        # The drop id comes from a setting the loader makes for its transaction, and the row number from a
-        # sequence only that feed's (serialised) loads draw on, restarted at 1 for each drop, so COPY can write
-        # straight into the table. What is the same for every row of a drop (file name, hash, size, the load's
-        # time) is kept once, in ops.drops: on every row it more than halved the speed of COPY
-        # (``bench/raw_load.py``).
+        # Partitioned by drop: each load makes its drop's table and copies into it (``ops.new_drop_table``), so a
+        # drop's rows are found by partition pruning rather than an index that COPY would update row by row. The
+        # drop id is that table's constant default, and the row number comes from a sequence only that feed's
+        # (serialised) loads draw on, restarted at 1 for each drop, so COPY can write straight into it. What is
+        # the same for every row of a drop (file name, hash, size, the load's time) is kept once, in ops.drops:
+        # on every row it more than halved the speed of COPY (``bench/raw_load.py``). The feed's table takes the
+        # drop id from a setting no load makes: a row inserted through it rather than loaded is refused.
         conn.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(_row_sequence(contract)))
         cols = [sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns]
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ({}, "
                 "_drop_id text NOT NULL DEFAULT current_setting('gmoda.drop_id'), "
-                "_row_number integer NOT NULL DEFAULT {})"
+                "_row_number integer NOT NULL DEFAULT {}) PARTITION BY LIST (_drop_id)"
             ).format(table, sql.SQL(", ").join(cols), _row_number_default(contract))
         )
-        conn.execute(
-            sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                table,
-                sql.Literal(
-                    f"{contract.partner} {contract.feed} ({contract.system}, {contract.delivery}) as delivered: "
-                    f"text values, append-only, one row per delivered row. Contract {contract.path.name}."
-                ),
-            )
-        )
+        _describe_raw_table(conn, contract)
         for name, text in LINEAGE_COLUMNS.items():
             conn.execute(
                 sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(table, sql.Identifier(name), sql.Literal(text))
             )
-        _index_drops(conn, contract)
+        _cache_row_numbers(conn, contract)
     for col in missing:
         conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(table, sql.Identifier(col.db_name)))
         note = f"Delivered as '{col.name}' ({col.type}{', ' + col.format if col.format else ''}); canonical field {col.source}"
@@ -222,24 +223,58 @@ def _row_sequence(contract: FeedContract) -> sql.Identifier:
     return sql.Identifier("raw", f"{contract.raw_table}__row_seq")
 
 
+def _describe_raw_table(conn, contract: FeedContract) -> None:
+    conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(raw_table_ident(contract), sql.Literal(
+        f"{contract.partner} {contract.feed} ({contract.system}, {contract.delivery}) as delivered: text values, "
+        f"append-only, one row per delivered row, a table per drop (raw.{contract.raw_table}__<file hash>). "
+        f"Contract {contract.path.name}.")))
+
+
 def _index_drops(conn, contract: FeedContract) -> None:
-    """What makes a drop's rows quick to find without slowing its COPY (set-up, by the administrator; an older
-    install is brought to it). A drop's rows lie together, as loads append and one feed loads one drop at a time,
-    so a block-range (BRIN) index finds them; a B-tree entry for every row cost the COPY about a fifth of its time
-    (``bench/raw_load.py``). Row numbers are drawn from the sequence in blocks cached by the session (see
-    ``load_drop``) rather than a locked, logged sequence update every few rows. Catalogs are read first, so that a
-    set-up with nothing to change takes no lock a load in progress holds up."""
-    indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'raw' AND tablename = %s",
-                                          (contract.raw_table,))}
-    if (brin := f"{contract.raw_table}__drop_range") not in indexes:
-        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING brin (_drop_id) WITH (pages_per_range = 16, autosummarize = on)")
-                     .format(sql.Identifier(brin), raw_table_ident(contract)))
-    if (btree := f"{contract.raw_table}__drop") in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier("raw", btree)))
+    """An older install's table of every drop: a block-range (BRIN) index finds a drop's rows in it, as loads
+    appended and one feed loaded one drop at a time, so a drop's rows lie together (a B-tree entry for every row
+    cost the COPY about a fifth of its time). That table becomes the partition of the drops it holds
+    (``_partition_by_drop``) and keeps the index; a table partitioned by drop has none. Row numbers are drawn from
+    the sequence in blocks cached by the session (see ``load_drop``) rather than a locked, logged sequence update
+    every few rows. Catalogs are read first, so that a set-up with nothing to change takes no lock a load in
+    progress holds up (set-up, by the administrator)."""
+    if not _is_partitioned_by_drop(conn, contract):
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'raw' AND tablename = %s", (contract.raw_table,))}
+        if (brin := f"{contract.raw_table}__drop_range") not in indexes:
+            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING brin (_drop_id) WITH (pages_per_range = 16, autosummarize = on)")
+                         .format(sql.Identifier(brin), raw_table_ident(contract)))
+        if (btree := f"{contract.raw_table}__drop") in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier("raw", btree)))
+    _cache_row_numbers(conn, contract)
+
+
+def _cache_row_numbers(conn, contract: FeedContract) -> None:
     cache = conn.execute("SELECT cache_size FROM pg_sequences WHERE schemaname = 'raw' AND sequencename = %s",
                          (f"{contract.raw_table}__row_seq",)).fetchone()[0]
     if cache != ROW_NUMBER_CACHE:
         conn.execute(sql.SQL("ALTER SEQUENCE {} CACHE {}").format(_row_sequence(contract), sql.Literal(ROW_NUMBER_CACHE)))
+
+
+def _partition_by_drop(conn, contract: FeedContract) -> None:
+    """Turn an older install's raw table, one table for every drop, into the feed's table partitioned by drop.
+    No row moves: the old table, with its row numbers and block-range index, becomes the partition of the drops
+    it holds (``<raw table>__earlier_drops``), and each drop loaded from now on gets a table of its own."""
+    if _is_partitioned_by_drop(conn, contract):
+        return
+    table = raw_table_ident(contract)
+    earlier = f"{contract.raw_table}__earlier_drops"
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(table, sql.Identifier(earlier)))
+    conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING COMMENTS) PARTITION BY LIST (_drop_id)")
+                 .format(table, sql.Identifier("raw", earlier)))
+    _describe_raw_table(conn, contract)
+    drops = [r[0] for r in conn.execute(sql.SQL("SELECT DISTINCT _drop_id FROM {} ORDER BY 1").format(
+        sql.Identifier("raw", earlier)))]
+    if drops:  # the attach checks that every row is one of these drops'
+        conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            table, sql.Identifier("raw", earlier), sql.SQL(", ").join(map(sql.Literal, drops))))
+    else:
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("raw", earlier)))
 
 
 def _reason(drop_id: str, file_name: str, problem: str, **where) -> dict:
@@ -303,7 +338,7 @@ class _BlankLines:
     """Takes the lines that are blank (nothing but spaces, tabs or a carriage return) outside quoted fields out
     of a stream of whole lines, and keeps their line numbers. Inside quotes a blank line is data: whether a line
     starts inside quotes is told by the parity of the quote characters before it, counted only where a blank
-    line is found, so a chunk without blank lines costs one regular-expression scan."""
+    line is found, so a chunk without blank lines costs one regular-expression scan and a count of its lines."""
 
     def __init__(self, contract: FeedContract):
         self.quote = contract.quote.encode("ascii")
@@ -329,7 +364,8 @@ class _BlankLines:
                 self.found.append(line)
                 kept.append(text[taken:start])
                 taken = text.index(b"\n", start) + 1
-        self.in_quotes = in_quotes ^ (text.count(self.quote, counted) % 2 == 1)
+        # Most files quote nothing: finding no quote character is quicker than counting them.
+        self.in_quotes = in_quotes ^ (self.quote in text and text.count(self.quote, counted) % 2 == 1)
         self.line = line + text.count(b"\n", counted)
         return b"".join(kept) + text[taken:] if kept else text
 
@@ -457,20 +493,25 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
             # Row numbers are the sequence's values, restarted at 1 under the feed's lock, so that only this COPY
             # draws on it; setval also forgets the values this session had cached (drawn before another session's
             # restart). It is not undone by a rollback, which needs nothing: every load restarts it.
-            conn.execute("SELECT setval(%s::regclass, 1, false), set_config('gmoda.drop_id', %s, true)",
-                         (f"raw.{contract.raw_table}__row_seq", drop_id))
-            copy_sql = sql.SQL(
-                "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {})"
-            ).format(
-                raw_table_ident(contract),
-                sql.SQL(", ").join(map(sql.Identifier, file_columns)),
-                sql.Literal(contract.delimiter),
-                sql.Literal(contract.quote),
-                sql.Literal(contract.pg_encoding),
-            )
+            conn.execute("SELECT setval(%s::regclass, 1, false)", (f"raw.{contract.raw_table}__row_seq",))
             spool.seek(0)
             try:
                 with conn.transaction(), conn.cursor() as cur:  # savepoint: a bad file leaves the outer transaction usable
+                    # The drop's own table, made in this savepoint and attached to the feed's: COPY writes into it
+                    # directly (no routing, no index; the drop id its constant default) and, as it is new, frozen,
+                    # so no later vacuum or first reader rewrites its pages.
+                    drop_table = cur.execute("SELECT ops.new_drop_table(%s, %s)",
+                                             (contract.raw_table, drop_id)).fetchone()[0]
+                    copy_sql = sql.SQL(
+                        "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, ENCODING {}, "
+                        "FREEZE true)"
+                    ).format(
+                        sql.Identifier("raw", drop_table),
+                        sql.SQL(", ").join(map(sql.Identifier, file_columns)),
+                        sql.Literal(contract.delimiter),
+                        sql.Literal(contract.quote),
+                        sql.Literal(contract.pg_encoding),
+                    )
                     with cur.copy(copy_sql) as copy:
                         for chunk in iter(lambda: spool.read(CHUNK_BYTES), b""):
                             copy.write(chunk)

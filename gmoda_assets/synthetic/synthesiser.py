@@ -86,7 +86,7 @@ def _leaves(x_real: np.ndarray, x_synthetic: np.ndarray, target_values: pd.Serie
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     if target.kind == "number":
-        y = pd.to_numeric(target_values, errors="coerce").to_numpy(dtype=float)
+        y = as_numbers(target_values)
         observed = y[~np.isnan(y)]
         # Missing values sit below every real one, so the tree can set them apart; donors keep them missing.
         floor = (observed.min() - (np.ptp(observed) or 1.0)) if len(observed) else 0.0
@@ -113,18 +113,11 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
              leaves_synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Drawn numbers, smoothed if asked (Silverman's bandwidth among the leaf's real values), rounded to the
     source precision and kept within the real range; missing ones stay missing."""
-    numbers = pd.to_numeric(pd.Series(drawn), errors="coerce").to_numpy(dtype=float)
-    real = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    numbers, real = as_numbers(drawn), as_numbers(values)
     if not np.isfinite(real).any():
         return drawn
     if variable.smooth:
-        bandwidth = np.zeros(len(numbers))
-        for leaf in np.unique(leaves_synthetic):
-            held = real[(leaves_real == leaf) & ~np.isnan(real)]
-            if len(held) > 1:
-                spread = min(held.std(ddof=1), np.subtract(*np.percentile(held, [75, 25])) / 1.34) or held.std(ddof=1)
-                bandwidth[leaves_synthetic == leaf] = 0.9 * spread * len(held) ** -0.2
-        numbers = numbers + rng.normal(0.0, 1.0, len(numbers)) * bandwidth
+        numbers = numbers + rng.normal(0.0, 1.0, len(numbers)) * _bandwidths(real, leaves_real, leaves_synthetic)
     if variable.precision:
         numbers = np.round(numbers / variable.precision) * variable.precision
     numbers = np.clip(numbers, np.nanmin(real), np.nanmax(real))
@@ -133,6 +126,51 @@ def _numbers(drawn: np.ndarray, values: np.ndarray, variable: Variable, leaves_r
     kept = np.full(len(numbers), None, dtype=object)
     kept[known] = (numbers[known].astype(np.int64) if whole else numbers[known]).tolist()  # Python ints or floats
     return kept
+
+
+def _bandwidths(real: np.ndarray, leaves_real: np.ndarray, leaves_synthetic: np.ndarray) -> np.ndarray:
+    """Each synthetic row's bandwidth: Silverman's, 0.9 min(sd, IQR / 1.34) n^-1/5 (the sd where that minimum is 0),
+    among the known real values of its leaf; 0 in a leaf of fewer than two. The leaves' values are gathered by one
+    sort rather than a pass over every row per leaf (a Greater Manchester council's tree has over a thousand),
+    and the quartiles are ``np.percentile``'s (linear: its index, gamma and interpolation) for every leaf at once;
+    the sd is ``np.std`` of each leaf's values in their order, as its sum's rounding depends on it."""
+    known = ~np.isnan(real)
+    values, leaves = real[known], leaves_real[known]
+    ids, starts, counts = np.unique(leaves[np.argsort(leaves, kind="stable")], return_index=True, return_counts=True)
+    width = np.zeros(len(ids))
+    several = np.flatnonzero(counts > 1)
+    if len(several):
+        in_order = values[np.argsort(leaves, kind="stable")]
+        ascending = values[np.lexsort((values, leaves))]
+        starts, counts = starts[several], counts[several]
+        n = counts.astype(float)
+
+        def quantile(q: float) -> np.ndarray:
+            virtual = (n - 1) * q
+            below = np.floor(virtual)
+            gamma = virtual - below
+            low = ascending[starts + below.astype(int)]
+            high = ascending[np.minimum(starts + below.astype(int) + 1, starts + counts - 1)]
+            return np.where(gamma >= 0.5, high - (high - low) * (1 - gamma), low + (high - low) * gamma)
+
+        sd = np.array([in_order[start:start + count].std(ddof=1) for start, count in zip(starts, counts)])
+        spread = np.minimum(sd, (quantile(0.75) - quantile(0.25)) / 1.34)
+        spread = np.where(spread == 0, sd, spread)
+        width[several] = 0.9 * spread * np.array([count ** -0.2 for count in counts.tolist()])  # Python's power
+    where = np.searchsorted(ids, leaves_synthetic).clip(0, max(len(ids) - 1, 0))
+    found = ids[where] == leaves_synthetic if len(ids) else np.zeros(len(leaves_synthetic), dtype=bool)
+    return np.where(found, width[where] if len(ids) else 0.0, 0.0)
+
+
+def as_numbers(values) -> np.ndarray:
+    """``values`` (Python numbers and None, as the children are held) as floats, missing as NaN; anything that is
+    not a number also NaN, as ``pd.to_numeric(errors="coerce")`` gives. NumPy converts such an array several times
+    faster than pandas, which tests each value's type first."""
+    array = np.asarray(values, dtype=object)
+    try:
+        return array.astype(float)
+    except (TypeError, ValueError):  # text that is not a number, for one
+        return pd.to_numeric(pd.Series(array), errors="coerce").to_numpy(dtype=float)
 
 
 def categories(reference: pd.Series) -> np.ndarray:
@@ -162,7 +200,7 @@ def encode(frame: pd.DataFrame, variables: Sequence[Variable], reference: pd.Dat
     """The ``variables`` of ``frame`` as tree inputs: categories as codes of ``reference``'s categories, numbers as
     they are (missing left missing, which scikit-learn's trees handle)."""
     columns = [category_codes(frame[v.name], reference[v.name]) if v.kind == "category"
-               else pd.to_numeric(frame[v.name], errors="coerce").to_numpy(dtype=float) for v in variables]
+               else as_numbers(frame[v.name]) for v in variables]
     return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
 
 

@@ -36,12 +36,14 @@ def _big_births(simulated_month, rows: int = ROWS) -> tuple[str, str]:
 
 
 def _copy_backend(url: str, timeout: float = 180) -> int:
-    """Wait until a COPY into raw.nhs__births has rows in flight; return its server process id."""
+    """Wait until a COPY into raw.nhs__births has rows in flight; return its server process id. The COPY writes
+    into the drop's own table, made in the load's transaction, so no other session can name it yet: the test's
+    only load is the only COPY FROM."""
     deadline = time.time() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
         while time.time() < deadline:
-            row = conn.execute("SELECT pid FROM pg_stat_progress_copy WHERE relid = 'raw.nhs__births'::regclass "
-                               "AND tuples_processed > 0").fetchone()
+            row = conn.execute("SELECT pid FROM pg_stat_progress_copy WHERE datname = current_database() "
+                               "AND command = 'COPY FROM' AND tuples_processed > 0").fetchone()
             if row:
                 return row[0]
             time.sleep(0.02)

@@ -1,5 +1,6 @@
 """The loader's reading of a file: blank lines cost nothing, and what is hashed is what is copied; row numbers
-count from one in every drop, and set-up gives raw tables what keeps the COPY quick."""
+count from one in every drop, each drop is a table of its own, and set-up gives raw tables what keeps the COPY
+quick."""
 
 import hashlib
 
@@ -22,6 +23,13 @@ def _births(simulated_month):
         if other != path:
             other.unlink()
     return path, path.read_bytes().splitlines(keepends=True)
+
+
+def _deliver(path, day: int, body: list[bytes]) -> str:
+    """Births rows ``body`` under the header of ``path``, delivered beside it on day ``day``: its drop id."""
+    delivered = path.parent / f"GM_CHIS_Births_202510{day}.csv"
+    delivered.write_bytes(b"".join([path.read_bytes().splitlines(keepends=True)[0], *body]))
+    return Drop("nhs", delivered.name, "nhs.births", hashlib.sha256(delivered.read_bytes()).hexdigest()).drop_id
 
 
 def test_blank_lines_are_counted_not_rejected(platform, instance, defs, warehouse_url, simulated_month):
@@ -128,20 +136,15 @@ def test_row_numbers_count_from_one_whatever_another_session_drew(platform, ware
     # its session's block, after another session drew the next block, must still number its rows 1, 2, 3, ...
     path, lines = _births(simulated_month)
     contract = contract_of(path)
-    header, rows = lines[0], lines[1:]
+    rows = lines[1:]
     longer_than_a_block = [rows[i % len(rows)] for i in range(ROW_NUMBER_CACHE + 500)]
 
-    def deliver(day: int, body: list[bytes]) -> str:
-        delivered = path.parent / f"GM_CHIS_Births_202510{day}.csv"
-        delivered.write_bytes(b"".join([header, *body]))
-        return Drop("nhs", delivered.name, contract.feed_id, hashlib.sha256(delivered.read_bytes()).hexdigest()).drop_id
-
     with psycopg.connect(warehouse_url, autocommit=True) as one, psycopg.connect(warehouse_url, autocommit=True) as two:
-        load_drop(one, platform, contract, deliver(20, rows[:10]))  # one caches a block and uses a few of it
-        load_drop(two, platform, contract, deliver(21, rows[10:20]))  # two draws the next block
+        load_drop(one, platform, contract, _deliver(path, 20, rows[:10]))  # one caches a block and uses a few of it
+        load_drop(two, platform, contract, _deliver(path, 21, rows[10:20]))  # two draws the next block
         with pytest.raises(DropRejected, match="malformed row"):  # two draws again, then its COPY is rolled back
-            load_drop(two, platform, contract, deliver(23, [*rows[20:40], b"ragged,row\n"]))
-        long = load_drop(one, platform, contract, deliver(22, longer_than_a_block))
+            load_drop(two, platform, contract, _deliver(path, 23, [*rows[20:40], b"ragged,row\n"]))
+        long = load_drop(one, platform, contract, _deliver(path, 22, longer_than_a_block))
         numbers = {drop: numbers for drop, numbers in one.execute(
             "SELECT _drop_id, array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births GROUP BY 1")}
     assert sorted(len(n) for n in numbers.values()) == [10, 10, len(longer_than_a_block)]
@@ -149,23 +152,56 @@ def test_row_numbers_count_from_one_whatever_another_session_drew(platform, ware
     assert numbers[long.drop_id] == list(range(1, len(longer_than_a_block) + 1))
 
 
-def test_set_up_gives_an_older_raw_table_its_block_range_index(warehouse_url):
-    # An install from before: a B-tree entry per row on _drop_id, and a sequence drawn on one value at a time.
-    contract = match_file("nhs", "GM_CHIS_Births_20251001.csv")
+def test_set_up_turns_an_older_raw_table_into_a_table_per_drop_keeping_every_row(platform, warehouse_url,
+                                                                                 simulated_month):
+    """An older install kept every drop in one raw table, found by an index on _drop_id. The loader refuses it,
+    naming `gmoda db init`; set-up makes the feed's table partitioned by drop, the old table (every row, row
+    number and index as they were) the partition of the drops it holds, and a drop loaded after gets a table of
+    its own, which is all a query for that drop reads."""
+    from gmoda_assets.ingest.loader import RawTableOutdated
+
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+
+    first, second, third = (_deliver(path, day, body)
+                            for day, body in ((20, lines[1:21]), (21, lines[21:31]), (22, lines[31:36])))
+    rows = "SELECT _drop_id, _row_number, md5(r::text) FROM raw.nhs__births r ORDER BY 1, 2"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("DROP INDEX raw.nhs__births__drop_range")
-        conn.execute("CREATE INDEX nhs__births__drop ON raw.nhs__births (_drop_id)")
-        conn.execute("ALTER SEQUENCE raw.nhs__births__row_seq CACHE 1")
+        load_drop(conn, platform, contract, first)
+        load_drop(conn, platform, contract, second)
+        before = conn.execute(rows).fetchall()
+        with conn.transaction():  # the table as an older set-up made it, holding what the older loader loaded
+            conn.execute("CREATE TABLE raw.nhs__births_older AS SELECT * FROM raw.nhs__births")
+            conn.execute("DROP TABLE raw.nhs__births")
+            conn.execute("ALTER TABLE raw.nhs__births_older RENAME TO nhs__births")
+            conn.execute("ALTER TABLE raw.nhs__births ALTER COLUMN _drop_id SET DEFAULT current_setting('gmoda.drop_id'), "
+                         "ALTER COLUMN _row_number SET DEFAULT nextval('raw.nhs__births__row_seq'::regclass)")
+            conn.execute("CREATE INDEX nhs__births__drop ON raw.nhs__births (_drop_id)")
+            conn.execute("ALTER SEQUENCE raw.nhs__births__row_seq CACHE 1")
+        with pytest.raises(RawTableOutdated, match="one table for every drop, not a table per drop.*`gmoda db init`"):
+            load_drop(conn, platform, contract, third)
+
         ensure_raw_table(conn, contract)
-        indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'raw' "
-                               "AND tablename = 'nhs__births'").fetchall()
+        ensure_raw_table(conn, contract)  # a second set-up changes nothing
+        after = conn.execute(rows).fetchall()
+        load_drop(conn, platform, contract, third)
+        tables = conn.execute("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), (SELECT array_agg(indexrelid::regclass::text) "
+                              "FROM pg_index WHERE indrelid = c.oid), c.relowner = p.relowner FROM pg_inherits i "
+                              "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+                              "WHERE i.inhparent = 'raw.nhs__births'::regclass ORDER BY 1").fetchall()
         cache = conn.execute("SELECT cache_size FROM pg_sequences WHERE sequencename = 'nhs__births__row_seq'").fetchone()
-        with conn.transaction():
-            conn.execute("SET LOCAL enable_seqscan = off")
-            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT * FROM raw.nhs__births WHERE _drop_id = 'x'"))
-    assert [(name, "USING brin" in definition) for name, definition in indexes] == [("nhs__births__drop_range", True)]
+        plans = {drop: "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT * FROM raw.nhs__births WHERE _drop_id = %s", (drop,))) for drop in (first, third)}
+        numbers = conn.execute("SELECT array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births "
+                               "WHERE _drop_id = %s", (third,)).fetchone()[0]
+    assert after == before and len(after) == 30
+    assert tables == [("nhs__births__" + third[-12:], f"FOR VALUES IN ('{third}')", None, True),
+                      ("nhs__births__earlier_drops", f"FOR VALUES IN ('{first}', '{second}')",
+                       ["raw.nhs__births__drop_range"], True)], tables
     assert cache == (ROW_NUMBER_CACHE,)
-    assert "Bitmap Index Scan on nhs__births__drop_range" in plan, plan
+    assert "nhs__births__earlier_drops" in plans[first] and f"nhs__births__{third[-12:]}" not in plans[first]
+    assert f"nhs__births__{third[-12:]}" in plans[third] and "earlier_drops" not in plans[third], plans[third]
+    assert numbers == [1, 2, 3, 4, 5]
 
 
 def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform, warehouse_url, simulated_month):
@@ -178,12 +214,7 @@ def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform,
     path, lines = _births(simulated_month)
     contract = contract_of(path)
 
-    def deliver(day: int, body: list[bytes]) -> str:
-        delivered = path.parent / f"GM_CHIS_Births_202510{day}.csv"
-        delivered.write_bytes(b"".join([lines[0], *body]))
-        return Drop("nhs", delivered.name, contract.feed_id, hashlib.sha256(delivered.read_bytes()).hexdigest()).drop_id
-
-    first, second = deliver(20, lines[1:21]), deliver(21, lines[21:31])
+    first, second = _deliver(path, 20, lines[1:21]), _deliver(path, 21, lines[21:31])
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         try:
             load_drop(conn, platform, contract, first)

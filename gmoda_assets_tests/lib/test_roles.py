@@ -159,16 +159,29 @@ RAW_WRITES = [
 @pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize("group", ["gmoda_loader", "gmoda_transformer"])
 def test_nobody_but_the_administrator_updates_or_deletes_raw(probes, group, via):
-    with connect_as(probes, group, via) as conn:
-        assert conn.execute("SELECT current_user").fetchone()[0] == (group if via == "platform" else LOGINS[group])
-        for table, column in (("nhs__births", "_drop_id"), (PROBE, "v")):  # a feed's table, and one holding a row
-            for statement in RAW_WRITES + ([] if group == "gmoda_loader" else ["INSERT INTO raw.{t} ({c}) VALUES ('added')"]):
+    drop = "nhs.births/test_roles.csv@0123456789ab"
+    with connect_as(probes, "gmoda_loader", via) as conn, conn.transaction():  # a drop's own table, as a load makes it
+        drop_table = conn.execute("SELECT ops.new_drop_table('nhs__births', %s)", (drop,)).fetchone()[0]
+        conn.execute(sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier("raw", drop_table)))
+    try:
+        with connect_as(probes, group, via) as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == (group if via == "platform" else LOGINS[group])
+            # a feed's table, the table of one of its drops, and a table holding a row
+            for table, column in (("nhs__births", "_drop_id"), (drop_table, "_drop_id"), (PROBE, "v")):
+                for statement in RAW_WRITES + ([] if group == "gmoda_loader" else ["INSERT INTO raw.{t} ({c}) VALUES ('added')"]):
+                    with pytest.raises(errors.InsufficientPrivilege):
+                        conn.execute(statement.format(t=table, c=column))
+            if group != "gmoda_loader":  # only loads make a drop's table
                 with pytest.raises(errors.InsufficientPrivilege):
-                    conn.execute(statement.format(t=table, c=column))
-    with psycopg.connect(probes) as conn:
-        assert conn.execute(f"SELECT v FROM raw.{PROBE} WHERE v = 'seed'").fetchall() == [("seed",)]
-        owners = conn.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'raw'").fetchall()
-        assert owners == [(conn.info.user,)]  # the administrator's: no group owns (so may rewrite) a raw table
+                    conn.execute("SELECT ops.new_drop_table('nhs__births', 'nhs.births/other.csv@0123456789ac')")
+        with psycopg.connect(probes) as conn:
+            assert conn.execute(f"SELECT v FROM raw.{PROBE} WHERE v = 'seed'").fetchall() == [("seed",)]
+            assert conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _drop_id = %s", (drop,)).fetchone() == (1,)
+            owners = conn.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'raw'").fetchall()
+            assert owners == [(conn.info.user,)]  # the administrator's: no group owns (so may rewrite) a raw table
+    finally:
+        with psycopg.connect(probes, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("raw", drop_table)))
 
 
 @pytest.mark.parametrize("via", VIAS)

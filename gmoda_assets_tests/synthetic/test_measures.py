@@ -68,6 +68,39 @@ def test_values_come_from_the_real_ones_at_their_precision(real):
     assert not set(weights) <= set(real.birth_weight.dropna())  # smoothed: not only real weights
 
 
+def test_numbers_are_read_as_pandas_coerces_them():
+    """``as_numbers`` gives what ``pd.to_numeric(errors="coerce")`` gives: Python ints, floats, None and NaN on the
+    fast path, and text (a number written out, or not a number) by pandas."""
+    from gmoda_assets.synthetic.synthesiser import as_numbers
+
+    for values in ([3300, None, 2490, np.nan, 4.5, 0], [None, None], ["12", None, 3, "twelve"], []):
+        column = pd.Series(values, dtype=object)
+        np.testing.assert_array_equal(as_numbers(column), pd.to_numeric(column, errors="coerce").to_numpy(dtype=float))
+
+
+def test_smoothing_bandwidths_are_silvermans_leaf_by_leaf():
+    """Every leaf's bandwidth at once is exactly what ``np.std`` and ``np.percentile`` give over each leaf's known
+    real values (leaves of one value, or none, 0; synthetic rows in a leaf no real row reached, 0), on numbers that
+    round (weights, fractions) and on ties."""
+    from gmoda_assets.synthetic.synthesiser import _bandwidths
+
+    rng = np.random.default_rng(5)
+    weights, fractions = np.round(rng.normal(3300, 550, 4000), -1), rng.normal(0, 1, 4000) / 7
+    ties = rng.integers(0, 4, 4000)
+    for values in (weights, fractions, ties * 1.0):
+        real = np.where(rng.random(4000) < 0.1, np.nan, values)
+        leaves_real = rng.integers(0, 600, 4000)
+        leaves_synthetic = rng.integers(0, 620, 3000)
+        expected = np.zeros(len(leaves_synthetic))
+        for leaf in np.unique(leaves_synthetic):
+            held = real[(leaves_real == leaf) & ~np.isnan(real)]
+            if len(held) > 1:
+                spread = min(held.std(ddof=1), np.subtract(*np.percentile(held, [75, 25])) / 1.34) or held.std(ddof=1)
+                expected[leaves_synthetic == leaf] = 0.9 * spread * len(held) ** -0.2
+        assert (expected == 0).any() and (expected > 0).any()
+        np.testing.assert_array_equal(_bandwidths(real, leaves_real, leaves_synthetic), expected)
+
+
 def test_each_council_keeps_its_rates(real, split):
     training, _, synthetic = split
     rates = utility.key_rates(training, synthetic, "council", RATES, z=3, floor=0.02)
