@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
-from gmoda_assets.lib.quality import CheckDef, validate_in_postgres
+from gmoda_assets.lib.quality import CheckDef, Table, validate_in_postgres
 from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Through, Written, comment_changes,
                                      create_table, shape_changes)
 from gmoda_assets.resources import Warehouse
@@ -83,13 +83,16 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                 copy_rows(conn, spec, candidate, rows)
             elif isinstance(spec.source, Written):
                 computed = spec.source.write(context, conn, candidates)
+            elif getattr(spec.source, "parallel", False) and spec.keys is None:  # a Query may be
+                _fill_in_parallel(conn, spec, candidate)
+                computed = {}
             else:
                 conn.execute(_fill(spec, live, candidate))
                 computed = {}
             figures = computed.get(CHECK_FIGURES, {})
             metadata = {**_measure(conn, spec, live, candidate),
                         **{k: v for k, v in computed.items() if k != CHECK_FIGURES}}
-        results = validate_in_postgres(warehouse.sqlalchemy_url, _everything(candidate),
+        results = validate_in_postgres(warehouse.sqlalchemy_url, Table(spec.schema, f"{spec.name}__candidate"),
                                        _bound(spec, checks, candidates), spec.asset_key, figures=figures)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
@@ -150,13 +153,8 @@ def _update_statistics(conn: Connection, live: sql.Identifier) -> None:
 def check_live(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse) -> list[AssetCheckResult]:
     """``checks`` run on the live table, as a check executed on its own does."""
     lives = {t.name: _tables(t)[0] for t in spec.companions}
-    return validate_in_postgres(warehouse.sqlalchemy_url, _everything(_tables(spec)[0]), _bound(spec, checks, lives),
+    return validate_in_postgres(warehouse.sqlalchemy_url, Table(*spec.key), _bound(spec, checks, lives),
                                 spec.asset_key)
-
-
-def _everything(table: sql.Identifier) -> str:
-    """The query Great Expectations validates: every row of ``table``."""
-    return sql.SQL("SELECT * FROM {}").format(table).as_string()
 
 
 def _bound(spec: TableSpec, checks: list[CheckDef], tables: dict[str, sql.Identifier]) -> list[CheckDef]:
@@ -210,6 +208,16 @@ def copy_rows(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows
                 raise ValueError(f"{spec.qualified_name}: computed row {number} has {len(row)} values; the table has "
                                  f"{len(names)} columns ({', '.join(names)})")
             copy.write_row(row)
+
+
+def _fill_in_parallel(conn: Connection, spec: TableSpec, candidate: sql.Identifier) -> None:
+    """The candidate's rows computed by CREATE TABLE AS, which PostgreSQL may run on parallel workers, where an
+    INSERT ... SELECT runs on one core (PostgreSQL 16), then copied in: for linked.person, the aggregation of 2.1
+    million records at Greater Manchester scale, 10-12 s on one core, its rows a seventh of that."""
+    names = list(spec.columns)
+    rows = sql.Identifier(f"{spec.name}__rows")
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(rows, _select(spec, names)))
+    conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(candidate, _names(names), _names(names), rows))
 
 
 def _fill(spec: TableSpec, live: sql.Identifier, candidate: sql.Identifier) -> sql.Composable:

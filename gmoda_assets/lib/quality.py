@@ -1,9 +1,9 @@
 """Data-quality checks run by Great Expectations inside PostgreSQL, reported as Dagster asset check results.
 
 A check is a named group of expectations, written as data (GE's own ``{"type", "kwargs"}`` form) so that
-suites can be read and reviewed. ``validate_in_postgres`` runs them against a SQL query where the data is,
-and turns each check's results into an ``AssetCheckResult`` with its counts and a sample of failing rows or
-values.
+suites can be read and reviewed. ``validate_in_postgres`` runs them where the data is, against a whole table
+or the rows of a SQL query, and turns each check's results into an ``AssetCheckResult`` with its counts and a
+sample of failing rows or values.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ class CheckDef:
 
     def spec(self, asset_key: AssetKey | list[str]) -> AssetCheckSpec:
         return AssetCheckSpec(name=self.name, asset=AssetKey(asset_key), description=self.description, blocking=self.blocking)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table validated whole. Great Expectations learns a table's columns (for its column expectations) from
+    the catalog, where for a query it runs the query and fetches every row to read the names off the result: at
+    Greater Manchester scale 1.2-3.9 s for linked.person_records' 2.1 million rows, 1.9-4.2 s for staged health
+    visiting's 734,003."""
+    schema: str
+    name: str
 
 
 def expectation(type_: str, **kwargs) -> dict:
@@ -55,18 +65,18 @@ def _outcome_metadata(result) -> dict:
     return meta
 
 
-def validate_in_postgres(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key: list[str],
+def validate_in_postgres(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], asset_key: list[str],
                          severity_of: dict[str, AssetCheckSeverity] | None = None,
                          metadata: dict | None = None, figures: dict[str, dict] | None = None) -> list[AssetCheckResult]:
-    """Validate ``checks`` against the rows of ``query`` inside PostgreSQL; one result per check, carrying
-    ``metadata`` and its own ``figures`` (by check name) besides its results. Failing rows are shown as the checks'
-    queries select them: a check on a direct identifier selects the row number and the kind of fault, never the
-    value."""
+    """Validate ``checks`` against ``rows`` (a whole table, or a query's rows) inside PostgreSQL; one result per
+    check, carrying ``metadata`` and its own ``figures`` (by check name) besides its results. Failing rows are
+    shown as the checks' queries select them: a check on a direct identifier selects the row number and the kind
+    of fault, never the value."""
     with database_errors_redacted():
-        return _validate(sqlalchemy_url, query, checks, asset_key, severity_of or {}, metadata or {}, figures or {})
+        return _validate(sqlalchemy_url, rows, checks, asset_key, severity_of or {}, metadata or {}, figures or {})
 
 
-def _validate(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key: list[str],
+def _validate(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], asset_key: list[str],
               severity_of: dict[str, AssetCheckSeverity], metadata: dict,
               figures: dict[str, dict]) -> list[AssetCheckResult]:
     import great_expectations as gx
@@ -79,7 +89,9 @@ def _validate(sqlalchemy_url: str, query: str, checks: list[CheckDef], asset_key
     with warnings.catch_warnings():  # GE suggests its Postgres source, which rejects Unix-socket URLs
         warnings.simplefilter("ignore")
         source = context.data_sources.add_sql("warehouse", connection_string=sqlalchemy_url)
-    batch = source.add_query_asset("batch", query=query).add_batch_definition_whole_table("all").get_batch()
+    asset = (source.add_table_asset("batch", table_name=rows.name, schema_name=rows.schema) if isinstance(rows, Table)
+             else source.add_query_asset("batch", query=rows))
+    batch = asset.add_batch_definition_whole_table("all").get_batch()
     by_check: dict[str, list] = {c.name: [] for c in checks}
     # Row-query expectations only return their failing rows with the COMPLETE format; the others would
     # return every failing value with it, so the two kinds are validated separately.

@@ -170,11 +170,15 @@ class _ReadsAssets:
 
 @dataclass(frozen=True)
 class Query(_ReadsAssets):
-    """Rows of a SQL query over the warehouse."""
+    """Rows of a SQL query over the warehouse. ``parallel``: computed by ``CREATE TABLE AS``, which PostgreSQL
+    may run on several cores, where ``INSERT ... SELECT`` runs on one, and then copied into the candidate; for a
+    query that reads and aggregates far more rows than it returns (not for a dimension, whose keys its fill
+    assigns)."""
 
     query: sql.Composable
     assets: tuple[tuple[str, ...], ...] = ()
     column_lineage: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
+    parallel: bool = False
 
     def relation(self, spec: "TableSpec") -> sql.Composable:
         return self.query

@@ -97,7 +97,7 @@ PERSON = TableSpec("linked", "person", (
     JOIN staging.linkage_features AS f USING (feed_id, record_key)
     LEFT JOIN ({evidence}) AS e USING (record_key)
     GROUP BY p.person_key""").format(evidence=_evidence()),
-    (PERSON_RECORDS_KEY, FEATURES, *(("staging", c.partner, c.feed) for c in feed_contracts()))),
+    (PERSON_RECORDS_KEY, FEATURES, *(("staging", c.partner, c.feed) for c in feed_contracts())), parallel=True),
     metrics={"children": "count(*) FILTER (WHERE role = 'child')",
              "adults": "count(*) FILTER (WHERE role = 'adult')",
              "people_with_two_nhs_numbers": "count(*) FILTER (WHERE nhs_numbers > 1)"})

@@ -56,8 +56,8 @@ COUNCILS = "SELECT lad19cd, min(lad19nm) AS lad19nm, count(*) AS lsoas, sum(chil
            "FROM conformed.dim_geography WHERE geography_key <> -1 GROUP BY lad19cd"
 
 
-def council_areas(query: str) -> TableSpec:
-    """The spec of the added table, its rows from ``query``."""
+def council_areas(query: str, parallel: bool = False) -> TableSpec:
+    """The spec of the added table, its rows from ``query`` (computed by CREATE TABLE AS when ``parallel``)."""
     return TableSpec("conformed", "test_council_areas", "One row per council area of Greater Manchester, with its "
                      "LSOAs and children, and the council as a partner.", {
         "lad19cd": Column("text", "Council area ONS code.", sources=("lad19cd",)),
@@ -67,7 +67,7 @@ def council_areas(query: str) -> TableSpec:
         "partner_key": Column("integer", "The council in dim_partner; -1 when it is not a partner.",
                               lookup=Lookup("conformed.dim_partner", "council_code", "s.lad19cd", "partner_key")),
     }, Query(sql.SQL(query), (GEOGRAPHY,), {"lad19cd": ((GEOGRAPHY, "lad19cd"),), "council_name": ((GEOGRAPHY, "lad19nm"),),
-                                             "children_0_15": ((GEOGRAPHY, "children_0_15_mid2015"),)}))
+                                             "children_0_15": ((GEOGRAPHY, "children_0_15_mid2015"),)}, parallel))
 
 
 def login_url(url: str, user: str) -> str:
@@ -85,13 +85,16 @@ def added(warehouse_url, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(suites, "SUITES_DIR", suite_dir)
         good, doubled = (table_asset(council_areas(q)) for q in (COUNCILS, f"{COUNCILS} UNION ALL {COUNCILS}"))
+        parallel, doubled_parallel = (table_asset(council_areas(q, parallel=True))
+                                      for q in (COUNCILS, f"{COUNCILS} UNION ALL {COUNCILS}"))
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(f"DROP ROLE IF EXISTS {LOGIN}")
         conn.execute(f"CREATE ROLE {LOGIN} LOGIN IN ROLE gmoda_transformer")
         conn.execute(CREATE_TABLE)
         conn.execute("ALTER TABLE conformed.test_council_areas OWNER TO gmoda_transformer")
         try:
-            yield {"good": good, "doubled": doubled, "warehouse": Warehouse(url=login_url(warehouse_url, LOGIN))}
+            yield {"good": good, "doubled": doubled, "parallel": parallel, "doubled_parallel": doubled_parallel,
+                   "warehouse": Warehouse(url=login_url(warehouse_url, LOGIN))}
         finally:
             conn.execute("DROP TABLE IF EXISTS conformed.test_council_areas, conformed.test_council_areas__candidate")
             conn.execute(f"DROP OWNED BY {LOGIN}")
@@ -173,6 +176,29 @@ def test_a_refilled_table_has_its_indexes_made_again_as_they_were(added, warehou
         conn.execute("DROP INDEX conformed.test_council_areas_name")
 
 
+def test_a_candidate_is_checked_without_reading_its_rows_back(added):
+    """Great Expectations learns the candidate's columns from the catalog: no statement of the validation
+    returns the candidate's rows to Python (asked for the rows of a query, GE runs it and fetches every row to
+    read the column names off the result)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    returned = []
+
+    def rows_returned(conn, cursor, statement, parameters, context, executemany):
+        if "test_council_areas" in statement and cursor.description:
+            returned.append((cursor.rowcount, statement))
+
+    event.listen(Engine, "after_cursor_execute", rows_returned)
+    try:
+        result = build(added["good"], added["warehouse"])
+    finally:
+        event.remove(Engine, "after_cursor_execute", rows_returned)
+    assert {(e.check_name, e.passed) for e in result.get_asset_check_evaluations()} == {
+        ("one_row_per_council", True), ("children_plausible", True)}
+    assert returned and all(rows < 10 for rows, _ in returned), [s for rows, s in returned if rows >= 10]
+
+
 def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehouse_url):
     build(added["good"], added["warehouse"])
     with psycopg.connect(warehouse_url, autocommit=True) as reader:
@@ -186,6 +212,23 @@ def test_a_failing_blocking_check_leaves_the_previous_table_live(added, warehous
     message = failure_message(result)
     assert "conformed.test_council_areas was not published: blocking check(s) one_row_per_council" in message
     assert "E08000001" in message and "councils=20" in message  # failing keys and counts, sampled
+
+
+def test_a_table_filled_in_parallel_is_the_same_and_checked_the_same(added, warehouse_url):
+    """A query marked parallel (computed by CREATE TABLE AS, then copied into the candidate) publishes the rows
+    the plain INSERT ... SELECT does, built by the transformer's login; its checks still refuse a bad candidate,
+    which leaves the live rows as they were."""
+    rows = "SELECT * FROM conformed.test_council_areas ORDER BY lad19cd"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        build(added["good"], added["warehouse"])
+        serial = conn.execute(rows).fetchall()
+        conn.execute("TRUNCATE conformed.test_council_areas")
+        build(added["parallel"], added["warehouse"])
+        assert conn.execute(rows).fetchall() == serial and len(serial) == 10
+        result = build(added["doubled_parallel"], added["warehouse"], succeed=False)
+        assert "one_row_per_council" in failure_message(result)
+        assert conn.execute(rows).fetchall() == serial
+        assert conn.execute("SELECT count(*) FROM conformed.test_council_areas__candidate").fetchone() == (20,)
 
 
 def test_a_check_run_on_its_own_validates_the_live_table(added, warehouse_url, instance):
