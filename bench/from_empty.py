@@ -142,8 +142,9 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
                 run_id = client.submit_job_execution("nightly_refresh", run_config={})
                 follow(instance, run_id)
                 figures["refresh"] = time.perf_counter() - started
-        print(f"  the sensors requested the first drop's run {first:.1f} s after the services were ready; it started at "
-              f"{first_start:.1f} s")
+        print(f"  the services were ready {figures['services ready']:.1f} s after gmoda ui started (ingest from its start: "
+              f"{figures['services ready'] + figures['ingest']:.1f} s); the sensors requested the first drop's run "
+              f"{first:.1f} s after the services were ready; it started at {first_start:.1f} s")
         print(f"  CPU seconds from the services being ready to the drops' end (load average {load:.1f} -> "
               f"{os.getloadavg()[0]:.1f}): " + ", ".join(f"{name} {used_at_end[name] - used[name]:.1f}" for name in used)
               + f"; in all {sum(used_at_end.values()) - sum(used.values()):.1f}")

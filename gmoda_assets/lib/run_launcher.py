@@ -48,6 +48,13 @@ def start_fork_server() -> None:
     multiprocessing.forkserver.ensure_running()  # spawns the server and returns; the server imports, then serves
 
 
+def wait_for_fork_server() -> None:
+    """Return once the fork server has imported ``WORKER_MODULES``: it forks a process only after its imports."""
+    probe = _forkserver_context().Process(target=os.getpid, name="fork server ready?")
+    probe.start()
+    probe.join()
+
+
 def _execute(run_id: str, instance_ref) -> None:
     """The run worker: what ``dagster api execute_run`` does, in a forked process."""
     from dagster._cli.api import _execute_run_command_body

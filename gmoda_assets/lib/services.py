@@ -28,6 +28,7 @@ from gmoda_assets.lib import settings
 LOCATION = "gmoda_assets"
 GRACE_SECONDS = 30.0
 READY_TIMEOUT_SECONDS = 300.0
+READY_FD = "--ready-fd="  # the daemon's argument: where it says its run launcher's fork server is ready
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -62,6 +63,18 @@ def code_server_ready(host: str, port: int, still_waiting) -> bool:
             return True
         except DagsterUserCodeUnreachableError:
             time.sleep(0.5)
+    return False
+
+
+def _fork_server_ready(ready: int, still_waiting) -> bool:
+    """Whether the daemon says on the pipe ``ready`` (its read end) that its fork server has imported, within
+    READY_TIMEOUT_SECONDS, asking while ``still_waiting()``."""
+    import select
+
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and still_waiting():
+        if select.select([ready], [], [], 0.5)[0]:
+            return os.read(ready, 64).startswith(b"ready")  # empty: the daemon exited first
     return False
 
 
@@ -104,10 +117,12 @@ def run(host: str, port: int, code_host: str = "127.0.0.1", code_port: int | Non
     workspace = str(settings.project_dir() / "workspace.grpc.yaml")
     code_server = Service("code server", [str(bin_dir / "dagster"), "api", "grpc", "--module-name", "gmoda_assets.definitions",
                                           "--location-name", LOCATION, "--host", code_host, "--port", str(code_port)])
-    # The daemon first: its fork server imports what a run needs while the code server starts (gmoda_assets/lib/
-    # daemon.py); the daemon itself waits for the code server.
-    services = [Service("daemon", [sys.executable, "-m", "gmoda_assets.lib.daemon", f"{code_host}:{code_port}", "run",
-                                   "-w", workspace]),
+    # The daemon first, and the others once its fork server has imported what a run needs (gmoda_assets/lib/
+    # daemon.py), so that drop runs can start as soon as the sensors ask; the daemon itself waits for the code server.
+    ready, ready_w = os.pipe()
+    daemon = Service("daemon", [sys.executable, "-m", "gmoda_assets.lib.daemon", f"{READY_FD}{ready_w}",
+                                f"{code_host}:{code_port}", "run", "-w", workspace])
+    services = [daemon,
                 code_server,
                 Service("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)])]
     signals: list[int] = []
@@ -119,7 +134,14 @@ def run(host: str, port: int, code_host: str = "127.0.0.1", code_port: int | Non
         for service in services:
             if signals:
                 break
-            service.process = subprocess.Popen(service.command, start_new_session=True, stdin=subprocess.DEVNULL)
+            service.process = subprocess.Popen(service.command, start_new_session=True, stdin=subprocess.DEVNULL,
+                                               pass_fds=(ready_w,) if service is daemon else ())
+            if service is daemon:
+                os.close(ready_w)
+                ready_w = None
+                if not _fork_server_ready(ready, lambda: daemon.process.poll() is None and not signals):
+                    failed = service
+                    break
             if service is code_server and not code_server_ready(
                     code_host, code_port, lambda: code_server.process.poll() is None and not signals):
                 failed = service
@@ -137,4 +159,7 @@ def run(host: str, port: int, code_host: str = "127.0.0.1", code_port: int | Non
         _stop(services, signals)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        for fd in (ready, ready_w):
+            if fd is not None:
+                os.close(fd)
     return 1 if failed is not None and not signals else 0

@@ -150,9 +150,12 @@ def test_ingest_and_refresh_run_across_separate_processes_and_sigterm_stops_them
     try:
         _wait_for("webserver", lambda: _webserver_up(port), 300, ui, log)
         services = _services(ui)
-        # The daemon's fork server is up before any run: it imports the code location while the services start.
+        # The daemon's fork server is up before any run, and has imported the code location before the code server
+        # and webserver start (their imports at the same time made the first drop runs wait for it).
         fork_server = services.pop("fork server", None)
         assert fork_server in _descendants(services.get("daemon", -1)), services
+        text = log.read_text()
+        assert 0 <= text.find("fork server has imported") < text.find("Starting Dagster code server"), text[-3000:]
         assert set(services) == {"code server", "webserver", "daemon"}, services
         assert len(set(services.values())) == 3  # three processes, not one
         pool = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
