@@ -34,8 +34,8 @@ from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
 from gmoda_assets.lib.quality import CheckDef, Table, validate_in_postgres
-from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, TableSpec, Through, Written, comment_changes,
-                                     create_table, shape_changes)
+from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, Query, TableSpec, Through, Written,
+                                     comment_changes, create_table, shape_changes)
 from gmoda_assets.resources import Warehouse
 
 SAMPLE = 5  # failing rows named in a refusal
@@ -69,12 +69,13 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
         # One build of a table at a time: a second would rebuild the candidate under the first one's checks.
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (spec.qualified_name,))
         with conn.transaction():
+            partitioned = {table.name: _partitioned(conn, table) for table in tables}
             for table in tables:
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(candidates[table.name]))
                 conn.execute(create_table(table, candidates[table.name], unlogged=True) if table.primary_key else
                              sql.SQL("CREATE {}TABLE {} (LIKE {})").format(
                                  # A partition to be is written to disk as any live table is.
-                                 sql.SQL("" if _partitioned(conn, table) else "UNLOGGED "), candidates[table.name],
+                                 sql.SQL("" if partitioned[table.name] else "UNLOGGED "), candidates[table.name],
                                  _tables(table)[0]))
                 conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(candidates[table.name],
                                                                         sql.Identifier(ANALYST_ROLE)))
@@ -83,7 +84,7 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
                 copy_rows(conn, spec, candidate, rows)
             elif isinstance(spec.source, Written):
                 computed = spec.source.write(context, conn, candidates)
-            elif getattr(spec.source, "parallel", False) and spec.keys is None:  # a Query may be
+            elif isinstance(spec.source, Query) and spec.source.parallel and spec.keys is None:
                 _fill_in_parallel(conn, spec, candidate)
                 computed = {}
             else:
@@ -100,7 +101,7 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
             for table in tables:
                 for change in shape_changes(conn, table) if table.primary_key else ():
                     conn.execute(change)
-                if _partitioned(conn, table):
+                if partitioned[table.name]:
                     _attach(conn, table, candidates[table.name])
                     conn.execute(sql.SQL("ANALYZE {}").format(_tables(table)[0]))  # a new partition: no statistics yet
                 else:
