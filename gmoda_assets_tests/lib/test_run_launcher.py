@@ -3,12 +3,13 @@ runs the job from the run's code origin; a worker that dies fails its run; termi
 
 from __future__ import annotations
 
+import multiprocessing.forkserver
 import os
 import signal
 import time
 
 import pytest
-from dagster import DagsterEventType, DagsterRunStatus, Definitions, job, op
+from dagster import DagsterEventType, DagsterRunStatus, Definitions, job, multiprocess_executor, op
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext, WorkerStatus
 
@@ -35,7 +36,17 @@ def ends():
     returns()
 
 
-defs = Definitions(jobs=[waits, ends])  # loaded by the workers from this module, as from a code location
+@op
+def tells_its_parent(context) -> None:
+    context.log.info(f"parent pid {os.getppid()}")
+
+
+@job(executor_def=multiprocess_executor.configured({"start_method": {"forkserver": {}}}))
+def in_step_processes():
+    tells_its_parent()
+
+
+defs = Definitions(jobs=[waits, ends, in_step_processes])  # loaded by the workers from this module, as from a code location
 
 
 @pytest.fixture
@@ -67,6 +78,17 @@ def test_a_run_is_executed_by_a_worker_of_its_own(instance, launcher):
     assert pid != os.getpid()
     started = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)]
     assert f"Started process for run (pid: {pid})." in started
+
+
+def test_steps_are_forked_by_the_fork_server_of_the_run_worker(instance, launcher):
+    """A run's multiprocess executor (nightly_refresh's) forks its step processes from the fork server that forked
+    the run's worker, which has imported what they need, rather than start one of its own that imports it all
+    again before the first step."""
+    run_id = _launch(instance, launcher, "in_step_processes")
+    run = _wait(instance, run_id, lambda r: r.is_finished)
+    assert run.status == DagsterRunStatus.SUCCESS
+    told = [e.user_message for e in instance.all_logs(run_id) if e.user_message.startswith("parent pid")]
+    assert told == [f"parent pid {multiprocessing.forkserver._forkserver._forkserver_pid}"]
 
 
 def test_a_worker_that_dies_fails_its_run(instance, launcher):
