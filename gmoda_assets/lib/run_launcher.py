@@ -74,11 +74,12 @@ def _execute(run_id: str, instance_ref) -> None:
     from dagster._core.instance import DagsterInstance
     from dagster._utils.interrupts import capture_interrupts
 
-    from gmoda_assets.lib.instance import pool_connections
+    from gmoda_assets.lib.pooled_storage import pooled_ref
 
     _fork_steps_from_this_fork_server()
-    with capture_interrupts(), DagsterInstance.from_ref(instance_ref) as instance:
-        pool_connections(instance)  # the run's events are stored over a few connections, not one each
+    # The run's events, and its step processes' (given this instance's reference), stored over a few connections
+    # kept open, not a new one each.
+    with capture_interrupts(), DagsterInstance.from_ref(pooled_ref(instance_ref)) as instance:
         _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
 
 

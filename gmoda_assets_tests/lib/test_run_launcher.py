@@ -36,9 +36,18 @@ def ends():
     returns()
 
 
+EVENTS_LOGGED = 100
+
+
 @op
 def tells_its_parent(context) -> None:
     context.log.info(f"parent pid {os.getppid()}")
+
+
+@op
+def logs_events(context) -> None:
+    for n in range(EVENTS_LOGGED):
+        context.log.info(f"event {n}")
 
 
 @job(executor_def=multiprocess_executor.configured({"start_method": {"forkserver": {}}}))
@@ -46,7 +55,12 @@ def in_step_processes():
     tells_its_parent()
 
 
-defs = Definitions(jobs=[waits, ends, in_step_processes])  # loaded by the workers from this module, as from a code location
+@job(executor_def=multiprocess_executor.configured({"start_method": {"forkserver": {}}}))
+def stores_events():
+    logs_events()
+
+
+defs = Definitions(jobs=[waits, ends, in_step_processes, stores_events])  # loaded by the workers from this module, as from a code location
 
 
 @pytest.fixture
@@ -89,6 +103,39 @@ def test_steps_are_forked_by_the_fork_server_of_the_run_worker(instance, launche
     assert run.status == DagsterRunStatus.SUCCESS
     told = [e.user_message for e in instance.all_logs(run_id) if e.user_message.startswith("parent pid")]
     assert told == [f"parent pid {multiprocessing.forkserver._forkserver._forkserver_pid}"]
+
+
+def _wait_for_exit(pid: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.1)
+
+
+def _sessions_opened(instance) -> int:
+    import psycopg
+
+    from gmoda_assets.lib import database
+
+    with psycopg.connect(database.dagster_url()) as conn:
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def test_a_run_and_its_steps_store_events_over_connections_kept_open(instance, launcher):
+    """A run's worker and its step processes keep their storage's connections open, so a step that stores a hundred
+    events opens far fewer connections (each a new PostgreSQL backend) than that: dagster-postgres alone opens one
+    for every event stored."""
+    before = _sessions_opened(instance)
+    run = _wait(instance, _launch(instance, launcher, "stores_events"), lambda r: r.is_finished)
+    _wait_for_exit(int(run.tags[PID_TAG]))  # a backend's session is counted by the time it has ended
+    opened = _sessions_opened(instance) - before
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert len([e for e in instance.all_logs(run.run_id) if e.user_message.startswith("event ")]) == EVENTS_LOGGED
+    assert opened < EVENTS_LOGGED / 2
 
 
 def test_a_worker_that_dies_fails_its_run(instance, launcher):
