@@ -138,10 +138,11 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
             first_start = min(r.start_time for r in records) - since
             drop_runs = len(records)
             if not ingest_only:
-                started = time.perf_counter()
+                started, before, load_before, opened_before = time.perf_counter(), cpu(), os.getloadavg()[0], _sessions(url)
                 run_id = client.submit_job_execution("nightly_refresh", run_config={})
                 follow(instance, run_id)
                 figures["refresh"] = time.perf_counter() - started
+                after, refresh_opened = cpu(), _sessions(url)
         print(f"  the services were ready {figures['services ready']:.1f} s after gmoda ui started (ingest from its start: "
               f"{figures['services ready'] + figures['ingest']:.1f} s); the sensors requested the first drop's run "
               f"{first:.1f} s after the services were ready; it started at {first_start:.1f} s")
@@ -150,6 +151,12 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
               + f"; in all {sum(used_at_end.values()) - sum(used.values()):.1f}")
         print("  PostgreSQL sessions opened, by database, until the quiet wait ended: "
               + ", ".join(f"{db} {n}" for db, n in sorted(opened.items()) if n))
+        if not ingest_only:
+            print(f"  nightly_refresh: CPU seconds (load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}): "
+                  + ", ".join(f"{name} {after[name] - before[name]:.1f}" for name in after)
+                  + f"; in all {sum(after.values()) - sum(before.values()):.1f}; PostgreSQL sessions opened: "
+                  + ", ".join(f"{db} {n - opened_before.get(db, 0)}" for db, n in sorted(refresh_opened.items())
+                              if n - opened_before.get(db, 0)))
         longest = sorted(records, key=lambda r: r.start_time - r.end_time)[:5]  # what can make the ingest's tail
         print("  longest drop runs (start, seconds from the services being ready; partition): " + ", ".join(
             f"{r.start_time - since:.0f}+{r.end_time - r.start_time:.0f} {r.dagster_run.tags.get('dagster/partition', '')}"
