@@ -23,7 +23,9 @@ class PooledPostgresStorage(DagsterPostgresStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        storage = super().from_config_value(inst_data, config_value)
+        # The worker's instance is made from the daemon's reference, whose instance has made Dagster's tables:
+        # each of the three storages would otherwise look them up in the catalog first, over a new connection.
+        storage = super().from_config_value(inst_data, {**config_value, "should_autocreate_tables": False})
         for part in (storage.run_storage, storage.event_log_storage, storage.schedule_storage):
             part.optimize_for_webserver(**POOLED)
         return storage
