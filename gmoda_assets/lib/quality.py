@@ -25,6 +25,9 @@ class CheckDef:
     description: str
     expectations: list[dict] = field(default_factory=list)
     blocking: bool = False  # a failing blocking check stops downstream assets in the same run
+    # The companion table (lib/tables.TableSpec.companions) whose rows the check validates, as its batch, where
+    # it checks what the build wrote beside the asset's table (synthetic.children's figures); None: the table's.
+    companion: str | None = None
 
     def spec(self, asset_key: AssetKey | list[str]) -> AssetCheckSpec:
         return AssetCheckSpec(name=self.name, asset=AssetKey(asset_key), description=self.description, blocking=self.blocking)
@@ -128,7 +131,7 @@ def _validate(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], as
                     "expectations": len(results),
                     "expectations_failed": len(failing),
                     "failing_rows": sum(int(d.get("failing_rows") or 0) for d in failing),
-                    # One validation serves all of the asset's checks, so each reports the time of the whole.
+                    # One validation serves all the checks of its rows, so each reports the time of the whole.
                     "validation_seconds": seconds,
                     "results": MetadataValue.json(details),
                     "failures": MetadataValue.md(_failure_table(failing)) if failing else MetadataValue.md("All expectations met."),
