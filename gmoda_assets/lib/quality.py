@@ -86,6 +86,8 @@ def _validate(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], as
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    from gmoda_assets.lib import ge_metrics  # noqa: F401  a row query's failing rows counted from their list
+
     started = time.perf_counter()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # they would flood the run logs
