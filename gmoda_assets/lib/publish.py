@@ -21,7 +21,7 @@ A table whose ``CREATE TABLE`` is its spec's (staging) has its candidate made fr
 remade, should the spec's columns have changed) in the publish transaction. Its companions (staging's rejects)
 are written, checked and published with it; a check names a companion's rows as ``{batch<suffix>}``
 (``{batch__rejects}`` for ``<table>__rejects``), the candidate's in a build and the live table's when the check
-runs on its own.
+runs on its own, or, when it checks only a companion's rows (``CheckDef.companion``), validates them as its batch.
 """
 
 from __future__ import annotations
@@ -93,8 +93,7 @@ def write_check_publish(spec: TableSpec, checks: list[CheckDef], warehouse: Ware
             figures = computed.get(CHECK_FIGURES, {})
             metadata = {**_measure(conn, spec, live, candidate),
                         **{k: v for k, v in computed.items() if k != CHECK_FIGURES}}
-        results = validate_in_postgres(warehouse.sqlalchemy_url, Table(spec.schema, f"{spec.name}__candidate"),
-                                       _bound(spec, checks, candidates), spec.asset_key, figures=figures)
+        results = _validate(spec, checks, warehouse, "__candidate", figures)
         if refused := _refusal(spec, checks, results):
             return Build(metadata, results, refused)
         with conn.transaction():
@@ -153,14 +152,29 @@ def _update_statistics(conn: Connection, live: sql.Identifier) -> None:
 
 def check_live(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse) -> list[AssetCheckResult]:
     """``checks`` run on the live table, as a check executed on its own does."""
-    lives = {t.name: _tables(t)[0] for t in spec.companions}
-    return validate_in_postgres(warehouse.sqlalchemy_url, Table(*spec.key), _bound(spec, checks, lives),
-                                spec.asset_key)
+    return _validate(spec, checks, warehouse, "", {})
 
 
-def _bound(spec: TableSpec, checks: list[CheckDef], tables: dict[str, sql.Identifier]) -> list[CheckDef]:
+def _validate(spec: TableSpec, checks: list[CheckDef], warehouse: Warehouse, suffix: str,
+              figures: dict[str, dict]) -> list[AssetCheckResult]:
+    """``checks`` validated on the tables named ``<table><suffix>`` (the candidates, or the live tables): each on
+    the rows it checks, the table's or a companion's (``CheckDef.companion``), so that its row queries read them
+    as ``{batch}`` (GE warns of a query that does not, and prints the warning each time it reads the check)."""
+    tables = {t.name: Table(t.schema, t.name + suffix) for t in (spec, *spec.companions)}
+    rows: dict[str, list[CheckDef]] = {}
+    for check in _bound(spec, checks, tables):
+        rows.setdefault(check.companion or spec.name, []).append(check)
+    results = {r.check_name: r for name, of_rows in rows.items()
+               for r in validate_in_postgres(warehouse.sqlalchemy_url, tables[name], of_rows, spec.asset_key,
+                                             figures=figures)}
+    return [results[c.name] for c in checks]
+
+
+def _bound(spec: TableSpec, checks: list[CheckDef], tables: dict[str, Table]) -> list[CheckDef]:
     """``checks`` with each companion's rows, ``{batch<suffix>}`` in a row query, read from ``tables``."""
-    names = {"{batch" + c.name.removeprefix(spec.name) + "}": tables[c.name].as_string() for c in spec.companions}
+    companions = {c.name: tables[c.name] for c in spec.companions}
+    names = {"{batch" + name.removeprefix(spec.name) + "}": sql.Identifier(table.schema, table.name).as_string()
+             for name, table in companions.items()}
     if not names:
         return checks
 

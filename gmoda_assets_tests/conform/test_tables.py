@@ -19,7 +19,7 @@ from gmoda_assets.definitions import TABLE_SPECS
 from gmoda_assets.lib import governance, suites
 from gmoda_assets.lib.governance import AgreementError, check_agreements
 from gmoda_assets.lib.table_assets import table_asset
-from gmoda_assets.lib.tables import Column, Computed, Lookup, Query, TableSpec
+from gmoda_assets.lib.tables import Column, Computed, Lookup, Query, TableSpec, Written
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import failure_message
 from gmoda_assets_tests.helpers import catalog_columns
@@ -250,6 +250,54 @@ def test_a_check_run_on_its_own_validates_the_live_table(added, warehouse_url, i
         # Nothing was built: no candidate, and the live table is as the test left it.
         assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM conformed.test_council_areas").fetchone() == (9,)
+
+
+def release(kept: bool):
+    """A table written with a companion of figures (as synthetic.children with its quality), one figure ``kept``
+    or not; a check of the table's rows, and a blocking one of the figures' alone."""
+    from gmoda_assets.lib.quality import CheckDef, expectation
+
+    def write(context, conn, candidates):
+        conn.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 3)").format(candidates["test_release"]))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES ('a', true), ('b', %s)").format(
+            candidates["test_release_figures"]), (kept,))
+        return {}
+
+    figures = TableSpec("conformed", "test_release_figures", "The release's figures.", {
+        "figure": Column("text", "A figure."), "kept": Column("boolean", "Whether it keeps its limit.")}, None)
+    spec = TableSpec("conformed", "test_release", "A release.", {"n": Column("integer", "A number.")}, Written(write),
+                     companions=(figures,))
+    return table_asset(spec, [
+        CheckDef("three_rows", "Three rows.", [expectation(
+            "unexpected_rows_expectation", unexpected_rows_query="SELECT count(*) AS n FROM {batch} HAVING count(*) <> 3")]),
+        CheckDef("figures_kept", "Every figure keeps its limit.", [expectation(
+            "unexpected_rows_expectation", unexpected_rows_query="SELECT figure FROM {batch} WHERE NOT kept")],
+            blocking=True, companion="test_release_figures")])
+
+
+def test_a_check_of_a_companion_validates_its_rows(added, warehouse_url, instance, capfd):
+    """A check of a companion's rows alone validates them as its batch, the candidate's in a build and the live
+    table's when run on its own; Great Expectations, which prints a warning for every row query that does not
+    read ``{batch}`` each time it reads the check, prints nothing."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE conformed.test_release (n integer NOT NULL); "
+                     "CREATE TABLE conformed.test_release_figures (figure text NOT NULL, kept boolean NOT NULL); "
+                     "ALTER TABLE conformed.test_release OWNER TO gmoda_transformer; "
+                     "ALTER TABLE conformed.test_release_figures OWNER TO gmoda_transformer")
+        try:
+            assert all(e.passed for e in build(release(True), added["warehouse"]).get_asset_check_evaluations())
+            refused = build(release(False), added["warehouse"], succeed=False)
+            assert {e.check_name: e.passed for e in refused.get_asset_check_evaluations()} == {
+                "three_rows": True, "figures_kept": False}
+            assert "figures_kept" in failure_message(refused) and "figure=b" in failure_message(refused)
+            live = materialize([release(False)], selection=AssetSelection.checks_for_assets(release(False)),
+                               instance=instance, resources={"warehouse": added["warehouse"]})
+            assert {e.check_name: e.passed for e in live.get_asset_check_evaluations()} == {
+                "three_rows": True, "figures_kept": True}  # the live figures are the kept ones
+        finally:
+            conn.execute("DROP TABLE IF EXISTS conformed.test_release, conformed.test_release__candidate, "
+                         "conformed.test_release_figures, conformed.test_release_figures__candidate")
+    assert "{batch}" not in capfd.readouterr().out
 
 
 PRODUCT_TABLE = "CREATE TABLE mart.test_children_by_council (lad19cd text PRIMARY KEY, children_0_15 integer NOT NULL)"
