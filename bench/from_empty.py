@@ -60,10 +60,10 @@ def _ledger(url: str) -> str:
     return ", ".join(f"{count} {status} ({loaded:,} rows)" for status, count, loaded in rows)
 
 
-def _await_ingest(instance, since: float, cpu=None) -> tuple[list, float, dict | None]:
-    """The drop runs the sensors requested since ``since`` (a time.time()), once all have ended and no new one has
-    come for QUIET_SECONDS; the time the last one ended; and what ``cpu()`` returned when all were first seen
-    ended (at most a poll's two seconds after the last ended, before the quiet wait)."""
+def _await_ingest(instance, since: float, files: int, cpu=None) -> tuple[list, float, dict | None]:
+    """The drop runs the sensors requested since ``since`` (a time.time()), once all have ended and either there is
+    one for each of the ``files`` landed or no new one has come for QUIET_SECONDS; the time the last one ended; and
+    what ``cpu()`` returned when all were first seen ended (at most a poll's two seconds after the last ended)."""
     from dagster import RunsFilter
 
     created_after = datetime.fromtimestamp(since, timezone.utc)
@@ -74,7 +74,8 @@ def _await_ingest(instance, since: float, cpu=None) -> tuple[list, float, dict |
                    if r.dagster_run.job_name != "nightly_refresh"]
         ended = all(r.dagster_run.status.value in RUN_ENDS for r in records)
         at_end = (at_end or sample) if records and ended else None
-        if records and ended and time.time() - max(r.create_timestamp.timestamp() for r in records) > QUIET_SECONDS:
+        if records and ended and (len(records) >= files or time.time() - max(
+                r.create_timestamp.timestamp() for r in records) > QUIET_SECONDS):
             return records, max(r.end_time for r in records), at_end
         time.sleep(2)
     raise SystemExit("the drops' runs did not all end within an hour")
@@ -126,12 +127,13 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
             figures["refresh"] = time.perf_counter() - started
             run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
     else:
+        files = sum(1 for path in (home / "landing").rglob("*") if path.is_file())  # a run each, loaded or not
         launched = time.time()  # the sensors may request runs before the webserver answers: count those too
         with running_ui(home / "gmoda-ui.log") as (client, ready, ui_pid):
             figures["services ready"] = ready
             cpu = _cpu_of(ui_pid)
             since, used, load, opened = time.time(), cpu(), os.getloadavg()[0], _sessions(url)
-            records, last_end, used_at_end = _await_ingest(instance, launched, cpu)
+            records, last_end, used_at_end = _await_ingest(instance, launched, files, cpu)
             opened = {db: n - opened.get(db, 0) for db, n in _sessions(url).items()}
             figures["ingest"] = last_end - since
             first = min(r.create_timestamp.timestamp() for r in records) - since
@@ -149,7 +151,7 @@ def _way(way: str, scale: str, keep: bool, ingest_only: bool) -> dict:
         print(f"  CPU seconds from the services being ready to the drops' end (load average {load:.1f} -> "
               f"{os.getloadavg()[0]:.1f}): " + ", ".join(f"{name} {used_at_end[name] - used[name]:.1f}" for name in used)
               + f"; in all {sum(used_at_end.values()) - sum(used.values()):.1f}")
-        print("  PostgreSQL sessions opened, by database, until the quiet wait ended: "
+        print("  PostgreSQL sessions opened, by database, until the drops' runs were all seen: "
               + ", ".join(f"{db} {n}" for db, n in sorted(opened.items()) if n))
         if not ingest_only:
             print(f"  nightly_refresh: CPU seconds (load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}): "

@@ -24,6 +24,7 @@ DAGSTER_DB = "dagster"
 LOADER = "gmoda_loader"
 TRANSFORMER = "gmoda_transformer"
 _SERVER_LOCK = threading.Lock()
+_FOUND: set[str] = set()  # the databases this process has found (or made): not looked for again
 
 
 def pgdata_dir() -> Path:
@@ -97,12 +98,16 @@ def dagster_url() -> str:
 
 
 def ensure_database(url: str) -> None:
-    """Create the database the URL names if the server does not have it yet."""
+    """Create the database the URL names if the server does not have it yet. Looked for once a process: a run, a
+    step and a sensor's tick each ask for the warehouse's URL, and looking is a connection, so a new backend."""
     import psycopg
     from psycopg import sql
 
+    if url in _FOUND:
+        return
     try:
         psycopg.connect(url, connect_timeout=10).close()
+        _FOUND.add(url)
         return
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
@@ -112,6 +117,7 @@ def ensure_database(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    _FOUND.add(url)
 
 
 def apply_sql(url: str) -> list[str]:

@@ -144,6 +144,19 @@ def test_threads_find_the_embedded_server_at_once(warehouse_url):
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout.splitlines()[-1]) == {"urls": [warehouse_url] * 4, "errors": []}
 
+def _sessions_opened(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT sum(sessions) FROM pg_stat_database").fetchone()[0]
+
+
+def test_the_warehouse_is_looked_for_once_a_process(warehouse_url):
+    """Every run, step and sensor tick asks for the warehouse's URL (its resource's first connection): only the
+    first asking in a process connects to see that the database is there."""
+    before = _sessions_opened(warehouse_url)
+    assert [database.warehouse_url() for _ in range(10)] == [warehouse_url] * 10
+    assert _sessions_opened(warehouse_url) - before <= 1  # the count's own connection
+
+
 def _postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
