@@ -147,15 +147,21 @@ def test_adding_a_table_takes_a_create_table_a_spec_and_a_suite(added, warehouse
 
 
 def test_a_table_built_from_empty_is_planned_with_its_new_size(added, warehouse_url):
-    """The next step plans its reads of a published table knowing how many rows it now has, not from the
-    statistics of the empty table it replaced (autovacuum would get to it later, or never for so few rows)."""
+    """The next step plans its reads of a published table knowing how many rows it now has and what they hold, not
+    from the statistics of the empty table it replaced (autovacuum would get to it later, or never for so few
+    rows): the table is analysed, though making its indexes again has already set its size, and vacuumed, so
+    that its pages are marked all-visible and an index-only scan need not fetch each row from the table."""
+    size = "SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
+    visible = "SELECT relpages, relallvisible FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
+    analysed = "SELECT pg_stat_get_analyze_count('conformed.test_council_areas'::regclass)"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute("TRUNCATE conformed.test_council_areas")
-        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
-                            ).fetchone() == (-1,)
+        assert conn.execute(size).fetchone() == (-1,)
+        before = conn.execute(analysed).fetchone()[0]
         build(added["good"], added["warehouse"])
-        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
-                            ).fetchone() == (10,)
+        assert conn.execute(size).fetchone() == (10,)
+        assert conn.execute(analysed).fetchone()[0] == before + 1
+        assert conn.execute(visible).fetchone() == (1, 1)
 
 
 def test_a_refilled_table_has_its_indexes_made_again_as_they_were(added, warehouse_url):
