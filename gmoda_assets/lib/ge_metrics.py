@@ -13,7 +13,9 @@ A list shorter than its limit holds every failing row or value, so its length is
 provider is registered again to take it from the list then, and to run GE's own count only when the list is
 full. Importing this module registers them; the expectations, their verdicts and results are GE's, with the same
 figures (``bench/validation.py`` prints an md5 of every check's metadata). ``lib/quality`` imports it when it
-validates, so Great Expectations is imported then, not with the definitions.
+validates, so Great Expectations is imported then, not with the definitions. It names GE's classes and its
+count function by their module paths, which a minor release may move, so ``pyproject.toml`` pins GE's minor
+series (1.24); ``gmoda_assets_tests/lib/test_quality.py`` checks the counts and the statements saved.
 """
 
 from __future__ import annotations
