@@ -28,7 +28,9 @@ ROW_NUMBER_COLUMN = ", _row_number integer NOT NULL DEFAULT nextval('bench_shape
 # A partition per drop is a table made in the load's transaction, copied into directly and then attached; its
 # options: "check" (a CHECK constraint on the drop id spares the attach its scan), "constant" (the drop id is the
 # new table's constant default rather than read from a setting for every row), "freeze" (COPY FREEZE), "first"
-# (attached while still empty, so the attach has nothing to scan, and then copied into).
+# (attached while still empty, so the attach has nothing to scan, and then copied into), "identity" (row numbers
+# from an identity column of the drop's own table, counting from 1, rather than the feed's sequence through
+# nextval), "number" (partitioned by a 4-byte drop number rather than the drop id).
 VARIANTS = {
     "bare text columns": ("", None),
     "raw table (drop id, row number, BRIN on drop id)": (DROP_ID_COLUMN + ROW_NUMBER_COLUMN, "brin:_drop_id"),
@@ -48,6 +50,13 @@ VARIANTS = {
     "partition per drop attached empty, constant drop id": (DROP_ID_COLUMN + ROW_NUMBER_COLUMN, "partition:constant:first"),
     "partition per drop attached empty, constant drop id, FREEZE": (DROP_ID_COLUMN + ROW_NUMBER_COLUMN,
                                                                     "partition:constant:first:freeze"),
+    "that, row numbers from the drop table's identity": (DROP_ID_COLUMN + ROW_NUMBER_COLUMN,
+                                                         "partition:constant:first:freeze:identity"),
+    "that, no row number": (DROP_ID_COLUMN, "partition:constant:first:freeze"),
+    "that, by a 4-byte drop number (no drop id), identity": (DROP_NUMBER_COLUMN + ROW_NUMBER_COLUMN,
+                                                             "partition:constant:first:freeze:identity:number"),
+    "that, by a 4-byte drop number (no drop id), no row number": (DROP_NUMBER_COLUMN,
+                                                                   "partition:constant:first:freeze:number"),
 }
 
 
@@ -89,7 +98,8 @@ def main() -> int:
         for name, (lineage, finder) in variants.items():
             conn.execute(sql.SQL("CREATE TABLE {} ({}{}){}").format(
                 table[name], text_columns, sql.SQL(lineage),
-                sql.SQL(" PARTITION BY LIST (_drop_id)" if finder and finder.startswith("partition") else "")))
+                sql.SQL("" if not finder or not finder.startswith("partition")
+                        else " PARTITION BY LIST (_drop)" if "number" in finder else " PARTITION BY LIST (_drop_id)")))
             if finder and finder.startswith("brin:"):
                 conn.execute(sql.SQL("CREATE INDEX ON {} USING brin ({}) WITH (pages_per_range = 16, autosummarize = on)")
                              .format(table[name], sql.Identifier(finder.removeprefix("brin:"))))
@@ -100,6 +110,7 @@ def main() -> int:
                 partitioned = finder.startswith("partition")
                 conn.execute(sql.SQL("TRUNCATE {}").format(table[name]))
                 target, drop_id = table[name], f"{DROP_ID}#{round_}"
+                key, drop_key = ("_drop", round_ + 1) if "number" in options else ("_drop_id", drop_id)
                 if partitioned:
                     target = sql.Identifier("bench_shapes", f"{short[name]}_drop")  # the drop's partition
                     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
@@ -108,14 +119,18 @@ def main() -> int:
                     cur.execute("SELECT set_config('gmoda.drop_id', %s, true), set_config('gmoda.drop', '123', true), "
                                 "setval('bench_shapes.row_seq', 1, false)", (drop_id,))
                     attach = sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-                        table[name], target, sql.Literal(drop_id))
+                        table[name], target, sql.Literal(drop_key))
                     if partitioned:  # made in the load's transaction, so COPY may write its rows frozen
                         cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS{})").format(
                             target, table[name], sql.SQL(", CHECK (_drop_id = {})").format(sql.Literal(drop_id))
                             if "check" in options else sql.SQL("")))
                         if "constant" in options:
-                            cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _drop_id SET DEFAULT {}").format(
-                                target, sql.Literal(drop_id)))
+                            cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                                target, sql.Identifier(key), sql.Literal(drop_key)))
+                        if "identity" in options:  # cached as the feed's sequence is: no sequence page per row
+                            cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _row_number DROP DEFAULT").format(target))
+                            cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _row_number ADD GENERATED ALWAYS AS "
+                                                "IDENTITY (CACHE 10000)").format(target))
                         if "first" in options:
                             cur.execute(attach)
                     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER {}, QUOTE {}, "

@@ -58,6 +58,46 @@ def test_blank_lines_are_counted_not_rejected(platform, instance, defs, warehous
     assert numbers == list(range(1, 101)) and forename == "Ann\n\nMarie"
 
 
+def test_blank_lines_are_found_and_numbered_wherever_the_reads_of_a_file_end():
+    """The file is read in chunks, and a chunk without a blank line is passed through counting its lines and
+    quotes without looking at each line: blank lines are numbered by the file's own lines, and left out, the same
+    wherever the reads end (here every 1 to 97 bytes), in or out of quoted fields that hold line ends."""
+    import io
+    import random
+
+    from gmoda_assets.ingest.loader import read_delivery
+
+    contract = match_file("nhs", "GM_CHIS_Births_20251001.csv")
+    draw = random.Random(7)
+    lines = [b"a,b,c"]
+    for row in range(400):
+        kind = draw.random()
+        if kind < 0.08:
+            lines.append(draw.choice([b"", b"\r", b"   ", b" \t \r"]))  # a blank line
+        elif kind < 0.16:
+            lines.append(b'%d,"over\n\n  \nlines",x' % row)  # blank lines inside quotes are data
+        else:
+            lines.append(b"%d,%s,c" % (row, b" " * draw.randrange(3)))
+    data = b"\n".join(lines) + b"\n\n"
+    expected, kept, in_quotes = [], [], False
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        if not in_quotes and not line.strip(b" \t\r"):
+            expected.append(number)
+        else:
+            kept.append(line + b"\n")
+        in_quotes ^= line.count(b'"') % 2 == 1
+
+    class ShortReads(io.BytesIO):
+        def read(self, size=-1):
+            return super().read(min(size, draw.randrange(1, 98)))
+
+    spool = io.BytesIO()
+    delivery = read_delivery(ShortReads(data), contract, spool)
+    assert delivery.blank_lines == expected and len(expected) > 20
+    assert spool.getvalue() == b"".join(kept)
+    assert delivery.sha256 == hashlib.sha256(data).hexdigest()
+
+
 def test_a_malformed_row_after_blank_lines_is_named_by_the_files_own_line(platform, instance, defs, simulated_month):
     path, lines = _births(simulated_month)
     header, rows = lines[0], lines[1:30]
@@ -129,6 +169,41 @@ def test_what_is_copied_is_what_the_drop_id_names(grow, platform, warehouse_url,
         recorded = conn.execute("SELECT count(*) FROM ops.drops").fetchone()[0]
     assert (loaded, recorded) == ((len(lines) - 1, 1) if grow == "at_end" else (0, 0))
     assert path.read_bytes().endswith(b"Late,Row,2020-01-01,1,3000,40,A,5623873782,30,M1 1AA,P86017\n")
+
+
+def test_a_file_whose_short_hash_an_earlier_drop_shares_is_hashed_first_then_loaded_whole(platform, warehouse_url,
+                                                                                           simulated_month):
+    """A new file is copied as it is read; one whose drop id's hash an earlier drop of the feed starts with too (a
+    re-delivery, or, once in 2^48, other content) is hashed before anything is copied. Other content is then
+    loaded in full, the careful way, and a re-delivery recorded as a duplicate of the drop that holds it."""
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+    drop_id = _deliver(path, 20, lines[1:31])
+    delivered = path.with_name("GM_CHIS_Births_20251020.csv")
+    landing = GrowingLandingZone(root=str(settings.landing_dir()), quarantine_root=str(settings.quarantine_dir()),
+                                 grow="never", opened=[])
+    full_hash = hashlib.sha256(delivered.read_bytes()).hexdigest()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        # An earlier drop whose content's hash begins as this one's and differs after.
+        conn.execute("INSERT INTO ops.drops (drop_id, partner, feed_id, file_name, content_hash, size_bytes, status, "
+                     "rows_delivered, rows_loaded, rows_quarantined) VALUES ('nhs.births/other.csv@' || left(%s, 12), "
+                     "'nhs', 'nhs.births', 'other.csv', %s, 1, 'loaded', 0, 0, 0)",
+                     (full_hash, full_hash[:12] + "0" * 52 if full_hash[12:] != "0" * 52 else full_hash[:12] + "1" * 52))
+        loaded = load_drop(conn, landing, contract, drop_id)
+        opened_to_load = list(landing.opened)
+        resent = _deliver(path, 21, lines[1:31])  # the same content under a later date's name
+        duplicate = load_drop(conn, landing, contract, resent)
+        numbers = conn.execute("SELECT array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births "
+                               "WHERE _drop_id = %s", (drop_id,)).fetchone()[0]
+        recorded = conn.execute("SELECT drop_id, status, content_hash, rows_loaded, duplicate_of FROM ops.drops "
+                                "WHERE drop_id IN (%s, %s) ORDER BY drop_id", (drop_id, resent)).fetchall()
+    assert (loaded.status, loaded.rows_loaded, loaded.content_hash) == ("loaded", 30, full_hash)
+    assert opened_to_load == [delivered.name, delivered.name]  # hashed, then read into the spool that is copied
+    assert numbers == list(range(1, 31))
+    assert (duplicate.status, duplicate.duplicate_of, duplicate.rows_delivered, duplicate.rows_loaded) == (
+        "duplicate", drop_id, 30, 0)
+    assert landing.opened[2:] == [resent.split("/")[1].split("@")[0]]  # a re-delivery: hashed, nothing copied
+    assert recorded == [(drop_id, "loaded", full_hash, 30, None), (resent, "duplicate", full_hash, 0, drop_id)]
 
 
 def test_row_numbers_count_from_one_whatever_another_session_drew(platform, warehouse_url, simulated_month):
