@@ -10,6 +10,7 @@ same server (or ``GMODA_DAGSTER_DATABASE_URL``).
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ DAGSTER_DB = "dagster"
 # The group roles of sql/040_roles.sql that the platform's steps act as.
 LOADER = "gmoda_loader"
 TRANSFORMER = "gmoda_transformer"
+_SERVER_LOCK = threading.Lock()
 
 
 def pgdata_dir() -> Path:
@@ -40,9 +42,14 @@ def _pgserver():
 
 
 def _embedded_server():
-    """The embedded server, started only if it is not already running on this pgdata."""
-    pgdata_dir().parent.mkdir(parents=True, exist_ok=True)
-    return _pgserver().get_server(pgdata_dir(), cleanup_mode=None)
+    """The embedded server, started only if it is not already running on this pgdata.
+
+    One thread at a time: pgserver lists its handle of a server before the handle has found the server's address,
+    so a second thread could take the handle without it and fail (the code server evaluates sensors on several
+    threads: at start-up a partner's first tick failed and its drops waited 30 s for the next)."""
+    with _SERVER_LOCK:
+        pgdata_dir().parent.mkdir(parents=True, exist_ok=True)
+        return _pgserver().get_server(pgdata_dir(), cleanup_mode=None)
 
 
 def _with_database(url: str, database: str) -> str:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from gmoda_assets.lib import database, settings
 
-POOL_OVERFLOW = 8  # connections beyond the one kept open per storage, for threads that store events at once
+# optimize_for_webserver's arguments, which keep a storage's connections open for reuse as the webserver does: one
+# kept open per storage, up to 8 more for threads that store events at once.
+POOLED = {"statement_timeout": 0, "pool_recycle": 3600, "max_overflow": 8}
 
 
 def prepare_dagster_environment() -> Path:
@@ -30,7 +32,7 @@ def pool_connections(instance) -> None:
     """Keep the instance's storage connections open for reuse, as the webserver does: dagster-postgres otherwise
     opens a new connection, so a new PostgreSQL backend, for every event it stores (about a hundred per drop's run)
     and every read."""
-    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
+    instance.optimize_for_webserver(**POOLED)
 
 
 def get_instance():

@@ -25,6 +25,9 @@ class CheckDef:
     description: str
     expectations: list[dict] = field(default_factory=list)
     blocking: bool = False  # a failing blocking check stops downstream assets in the same run
+    # The companion table (lib/tables.TableSpec.companions) whose rows the check validates, as its batch, where
+    # it checks what the build wrote beside the asset's table (synthetic.children's figures); None: the table's.
+    companion: str | None = None
 
     def spec(self, asset_key: AssetKey | list[str]) -> AssetCheckSpec:
         return AssetCheckSpec(name=self.name, asset=AssetKey(asset_key), description=self.description, blocking=self.blocking)
@@ -83,6 +86,8 @@ def _validate(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], as
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    from gmoda_assets.lib import ge_metrics  # noqa: F401  a row query's failing rows counted from their list
+
     started = time.perf_counter()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # they would flood the run logs
@@ -128,7 +133,7 @@ def _validate(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], as
                     "expectations": len(results),
                     "expectations_failed": len(failing),
                     "failing_rows": sum(int(d.get("failing_rows") or 0) for d in failing),
-                    # One validation serves all of the asset's checks, so each reports the time of the whole.
+                    # One validation serves all the checks of its rows, so each reports the time of the whole.
                     "validation_seconds": seconds,
                     "results": MetadataValue.json(details),
                     "failures": MetadataValue.md(_failure_table(failing)) if failing else MetadataValue.md("All expectations met."),

@@ -112,15 +112,16 @@ QUALITY_CHECKS = (
 
 
 def quality_check(name: str, blocking: bool, description: str) -> CheckDef:
-    """A check that fails on its figures outside their limits in ``{batch_quality}``, and when it has none (a
-    figure not measured is not a pass)."""
+    """A check that fails on its figures outside their limits in the companion ``children_quality``, which it
+    validates, and when it has none (a figure not measured is not a pass)."""
     literal = sql.Literal(name).as_string()
-    query = (f"SELECT measure, council_code, value, limit_value FROM {{batch_quality}} "
+    query = (f"SELECT measure, council_code, value, limit_value FROM {{batch}} "
              f"WHERE check_name = {literal} AND NOT passed "
              f"UNION ALL SELECT 'not measured', 'all', NULL, NULL "
-             f"WHERE NOT EXISTS (SELECT FROM {{batch_quality}} WHERE check_name = {literal})")
+             f"WHERE NOT EXISTS (SELECT FROM {{batch}} WHERE check_name = {literal})")
     return CheckDef(name, description, [{**expectation("unexpected_rows_expectation", unexpected_rows_query=query),
-                                         "about": f"{name}: figures outside their limits"}], blocking=blocking)
+                                         "about": f"{name}: figures outside their limits"}], blocking=blocking,
+                    companion=QUALITY.name)
 
 
 def _synthesise(context: AssetExecutionContext, conn: Connection, candidates) -> dict:

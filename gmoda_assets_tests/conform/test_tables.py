@@ -19,7 +19,7 @@ from gmoda_assets.definitions import TABLE_SPECS
 from gmoda_assets.lib import governance, suites
 from gmoda_assets.lib.governance import AgreementError, check_agreements
 from gmoda_assets.lib.table_assets import table_asset
-from gmoda_assets.lib.tables import Column, Computed, Lookup, Query, TableSpec
+from gmoda_assets.lib.tables import Column, Computed, Lookup, Query, TableSpec, Written
 from gmoda_assets.resources import Warehouse
 from gmoda_assets_tests.conform.helpers import failure_message
 from gmoda_assets_tests.helpers import catalog_columns
@@ -147,15 +147,21 @@ def test_adding_a_table_takes_a_create_table_a_spec_and_a_suite(added, warehouse
 
 
 def test_a_table_built_from_empty_is_planned_with_its_new_size(added, warehouse_url):
-    """The next step plans its reads of a published table knowing how many rows it now has, not from the
-    statistics of the empty table it replaced (autovacuum would get to it later, or never for so few rows)."""
+    """The next step plans its reads of a published table knowing how many rows it now has and what they hold, not
+    from the statistics of the empty table it replaced (autovacuum would get to it later, or never for so few
+    rows): the table is analysed, though making its indexes again has already set its size, and vacuumed, so
+    that its pages are marked all-visible and an index-only scan need not fetch each row from the table."""
+    size = "SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
+    visible = "SELECT relpages, relallvisible FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
+    analysed = "SELECT pg_stat_get_analyze_count('conformed.test_council_areas'::regclass)"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute("TRUNCATE conformed.test_council_areas")
-        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
-                            ).fetchone() == (-1,)
+        assert conn.execute(size).fetchone() == (-1,)
+        before = conn.execute(analysed).fetchone()[0]
         build(added["good"], added["warehouse"])
-        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'conformed.test_council_areas'::regclass"
-                            ).fetchone() == (10,)
+        assert conn.execute(size).fetchone() == (10,)
+        assert conn.execute(analysed).fetchone()[0] == before + 1
+        assert conn.execute(visible).fetchone() == (1, 1)
 
 
 def test_a_refilled_table_has_its_indexes_made_again_as_they_were(added, warehouse_url):
@@ -250,6 +256,54 @@ def test_a_check_run_on_its_own_validates_the_live_table(added, warehouse_url, i
         # Nothing was built: no candidate, and the live table is as the test left it.
         assert conn.execute("SELECT to_regclass('conformed.test_council_areas__candidate')").fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM conformed.test_council_areas").fetchone() == (9,)
+
+
+def release(kept: bool):
+    """A table written with a companion of figures (as synthetic.children with its quality), one figure ``kept``
+    or not; a check of the table's rows, and a blocking one of the figures' alone."""
+    from gmoda_assets.lib.quality import CheckDef, expectation
+
+    def write(context, conn, candidates):
+        conn.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 3)").format(candidates["test_release"]))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES ('a', true), ('b', %s)").format(
+            candidates["test_release_figures"]), (kept,))
+        return {}
+
+    figures = TableSpec("conformed", "test_release_figures", "The release's figures.", {
+        "figure": Column("text", "A figure."), "kept": Column("boolean", "Whether it keeps its limit.")}, None)
+    spec = TableSpec("conformed", "test_release", "A release.", {"n": Column("integer", "A number.")}, Written(write),
+                     companions=(figures,))
+    return table_asset(spec, [
+        CheckDef("three_rows", "Three rows.", [expectation(
+            "unexpected_rows_expectation", unexpected_rows_query="SELECT count(*) AS n FROM {batch} HAVING count(*) <> 3")]),
+        CheckDef("figures_kept", "Every figure keeps its limit.", [expectation(
+            "unexpected_rows_expectation", unexpected_rows_query="SELECT figure FROM {batch} WHERE NOT kept")],
+            blocking=True, companion="test_release_figures")])
+
+
+def test_a_check_of_a_companion_validates_its_rows(added, warehouse_url, instance, capfd):
+    """A check of a companion's rows alone validates them as its batch, the candidate's in a build and the live
+    table's when run on its own; Great Expectations, which prints a warning for every row query that does not
+    read ``{batch}`` each time it reads the check, prints nothing."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE conformed.test_release (n integer NOT NULL); "
+                     "CREATE TABLE conformed.test_release_figures (figure text NOT NULL, kept boolean NOT NULL); "
+                     "ALTER TABLE conformed.test_release OWNER TO gmoda_transformer; "
+                     "ALTER TABLE conformed.test_release_figures OWNER TO gmoda_transformer")
+        try:
+            assert all(e.passed for e in build(release(True), added["warehouse"]).get_asset_check_evaluations())
+            refused = build(release(False), added["warehouse"], succeed=False)
+            assert {e.check_name: e.passed for e in refused.get_asset_check_evaluations()} == {
+                "three_rows": True, "figures_kept": False}
+            assert "figures_kept" in failure_message(refused) and "figure=b" in failure_message(refused)
+            live = materialize([release(False)], selection=AssetSelection.checks_for_assets(release(False)),
+                               instance=instance, resources={"warehouse": added["warehouse"]})
+            assert {e.check_name: e.passed for e in live.get_asset_check_evaluations()} == {
+                "three_rows": True, "figures_kept": True}  # the live figures are the kept ones
+        finally:
+            conn.execute("DROP TABLE IF EXISTS conformed.test_release, conformed.test_release__candidate, "
+                         "conformed.test_release_figures, conformed.test_release_figures__candidate")
+    assert "{batch}" not in capfd.readouterr().out
 
 
 PRODUCT_TABLE = "CREATE TABLE mart.test_children_by_council (lad19cd text PRIMARY KEY, children_0_15 integer NOT NULL)"

@@ -4,9 +4,11 @@ PostgreSQL 15 server reached through GMODA_DATABASE_URL."""
 import glob
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -104,6 +106,43 @@ def test_analyst_role_cannot_read_raw(warehouse_url):
             conn.execute("RESET ROLE")
             conn.execute("DROP ROLE test_analyst")
 
+
+# In a new process, several threads ask for the warehouse's URL at once, while pgserver takes its time to find the
+# running server (slowed down here, so that the threads are sure to meet), as the code server's sensor threads do
+# at start-up; prints what they got.
+_THREADS_ASK_AT_ONCE = """
+import json, threading, time
+from pgserver import postgres_server
+from gmoda_assets.lib import database
+
+finding = postgres_server.PostgresServer.ensure_postgres_running
+def slowly(server):
+    time.sleep(0.5)
+    finding(server)
+postgres_server.PostgresServer.ensure_postgres_running = slowly
+start, urls, errors = threading.Barrier(4), [], []
+def ask():
+    start.wait()
+    try:
+        urls.append(database.warehouse_url())
+    except Exception as exc:
+        errors.append(type(exc).__name__)
+threads = [threading.Thread(target=ask) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"urls": urls, "errors": errors}))
+"""
+
+
+def test_threads_find_the_embedded_server_at_once(warehouse_url):
+    """The code server evaluates sensors on several threads, and each sensor's first step finds the warehouse: all
+    threads get its URL, none a handle that has not found the server yet (a partner's first tick failed so, and
+    its drops waited 30 s for the next)."""
+    found = subprocess.run([sys.executable, "-c", _THREADS_ASK_AT_ONCE], capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout.splitlines()[-1]) == {"urls": [warehouse_url] * 4, "errors": []}
 
 def _postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))

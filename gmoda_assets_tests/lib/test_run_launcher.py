@@ -3,12 +3,13 @@ runs the job from the run's code origin; a worker that dies fails its run; termi
 
 from __future__ import annotations
 
+import multiprocessing.forkserver
 import os
 import signal
 import time
 
 import pytest
-from dagster import DagsterEventType, DagsterRunStatus, Definitions, job, op
+from dagster import DagsterEventType, DagsterRunStatus, Definitions, job, multiprocess_executor, op
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext, WorkerStatus
 
@@ -35,7 +36,31 @@ def ends():
     returns()
 
 
-defs = Definitions(jobs=[waits, ends])  # loaded by the workers from this module, as from a code location
+EVENTS_LOGGED = 100
+
+
+@op
+def tells_its_parent(context) -> None:
+    context.log.info(f"parent pid {os.getppid()}")
+
+
+@op
+def logs_events(context) -> None:
+    for n in range(EVENTS_LOGGED):
+        context.log.info(f"event {n}")
+
+
+@job(executor_def=multiprocess_executor.configured({"start_method": {"forkserver": {}}}))
+def in_step_processes():
+    tells_its_parent()
+
+
+@job(executor_def=multiprocess_executor.configured({"start_method": {"forkserver": {}}}))
+def stores_events():
+    logs_events()
+
+
+defs = Definitions(jobs=[waits, ends, in_step_processes, stores_events])  # loaded by the workers from this module, as from a code location
 
 
 @pytest.fixture
@@ -67,6 +92,50 @@ def test_a_run_is_executed_by_a_worker_of_its_own(instance, launcher):
     assert pid != os.getpid()
     started = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)]
     assert f"Started process for run (pid: {pid})." in started
+
+
+def test_steps_are_forked_by_the_fork_server_of_the_run_worker(instance, launcher):
+    """A run's multiprocess executor (nightly_refresh's) forks its step processes from the fork server that forked
+    the run's worker, which has imported what they need, rather than start one of its own that imports it all
+    again before the first step."""
+    run_id = _launch(instance, launcher, "in_step_processes")
+    run = _wait(instance, run_id, lambda r: r.is_finished)
+    assert run.status == DagsterRunStatus.SUCCESS
+    told = [e.user_message for e in instance.all_logs(run_id) if e.user_message.startswith("parent pid")]
+    assert told == [f"parent pid {multiprocessing.forkserver._forkserver._forkserver_pid}"]
+
+
+def _wait_for_exit(pid: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.1)
+
+
+def _sessions_opened(instance) -> int:
+    import psycopg
+
+    from gmoda_assets.lib import database
+
+    with psycopg.connect(database.dagster_url()) as conn:
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def test_a_run_and_its_steps_store_events_over_connections_kept_open(instance, launcher):
+    """A run's worker and its step processes keep their storage's connections open, so a step that stores a hundred
+    events opens far fewer connections (each a new PostgreSQL backend) than that: dagster-postgres alone opens one
+    for every event stored."""
+    before = _sessions_opened(instance)
+    run = _wait(instance, _launch(instance, launcher, "stores_events"), lambda r: r.is_finished)
+    _wait_for_exit(int(run.tags[PID_TAG]))  # a backend's session is counted by the time it has ended
+    opened = _sessions_opened(instance) - before
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert len([e for e in instance.all_logs(run.run_id) if e.user_message.startswith("event ")]) == EVENTS_LOGGED
+    assert opened < EVENTS_LOGGED / 2
 
 
 def test_a_worker_that_dies_fails_its_run(instance, launcher):

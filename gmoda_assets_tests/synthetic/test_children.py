@@ -119,6 +119,32 @@ def test_a_warehouse_without_assessed_children_gives_none(staged_month, warehous
     assert none.empty and list(none.columns) == CONFIG.columns
 
 
+def test_a_figures_check_validates_the_figures_as_its_rows(warehouse_url, capfd):
+    """A utility or risk check validates the companion table of figures as its batch: it fails on a figure
+    outside its limit and on one not measured, and Great Expectations, which prints a warning for every row query
+    that does not read ``{batch}`` each time it reads the check, prints nothing."""
+    from gmoda_assets.lib.database import sqlalchemy_url
+    from gmoda_assets.lib.quality import Table, validate_in_postgres
+    from gmoda_assets.synthetic.assets import quality_check
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE synthetic.test_children_quality (LIKE synthetic.children_quality)")
+        conn.execute("INSERT INTO synthetic.test_children_quality (check_name, measure, council_code, value, "
+                      "limit_value, passed) VALUES ('propensity_mse', 'pmse_ratio', 'all', 12.5, 10, false), "
+                      "('propensity_mse', 'pmse_ratio', 'E08000001', 4.5, 10, true), "
+                      "('discriminator_auc', 'auc', 'all', 0.61, 0.75, true)")
+        try:
+            results = validate_in_postgres(sqlalchemy_url(warehouse_url), Table("synthetic", "test_children_quality"),
+                                           [quality_check(*c) for c in QUALITY_CHECKS], list(CHILDREN.key))
+        finally:
+            conn.execute("DROP TABLE synthetic.test_children_quality")
+    assert "{batch}" not in capfd.readouterr().out
+    failing = {r.check_name: [d["sample"] for d in r.metadata["results"].value] for r in results if not r.passed}
+    assert failing.pop("propensity_mse") == [["measure=pmse_ratio, council_code=all, value=12.5, limit_value=10.0"]]
+    assert failing == {name: [["measure=not measured, council_code=all, value=None, limit_value=None"]]
+                       for name, *_ in QUALITY_CHECKS if name not in ("propensity_mse", "discriminator_auc")}
+
+
 # Not a handful of children: the distance to closest record on a holdout of two or three is noise, and its
 # blocking check may then rightly hold the release back (that failed once in a whole run). Pure-function cases of
 # few children are in test_build.py.
