@@ -1,4 +1,5 @@
-"""A query's rows as a pandas DataFrame, read through ``COPY`` rather than row by row.
+"""A query's rows as a pandas DataFrame, read through ``COPY`` rather than row by row; and a DataFrame's rows as the
+CSV that ``COPY`` reads (``csv_rows``).
 
 ``query_frame`` gives the frame ``pd.DataFrame(cursor.fetchall(), columns=...)`` would, with the same dtypes and
 values (integers as int64, or float64 with NaN where some are null; text as pandas strings; booleans as bool, or
@@ -53,3 +54,26 @@ def query_frame(conn: Connection, query: str | sql.Composable) -> pd.DataFrame:
                              strings_can_be_null=True, quoted_strings_can_be_null=False,
                              true_values=["t"], false_values=["f"]))
     return table.to_pandas()
+
+
+def csv_rows(frame: pd.DataFrame) -> bytes | None:
+    """``frame``'s rows as CSV for ``COPY ... (FORMAT csv)``, written by Arrow in C, where psycopg's ``write_row``
+    dumps each Python value in turn (at Greater Manchester scale model.features' 207 thousand rows: 1.45 CPU s):
+    missing values (None, NaN, NA) as empty fields, which ``COPY`` reads as NULL, every text quoted (so an empty
+    one stays empty), floats as their shortest exact decimal (so they read back as the same double), booleans as
+    true and false, dates in ISO form. None when a column is of another type (bytes, timestamps, mixed values),
+    whose text PostgreSQL might read otherwise: those rows are written value by value."""
+    import pyarrow as pa
+    import pyarrow.csv as csv
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    plain = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string,
+             pa.types.is_large_string, pa.types.is_date32, pa.types.is_null)
+    if not all(any(kind(column.type) for kind in plain) for column in table.schema):
+        return None
+    data = io.BytesIO()
+    csv.write_csv(table, data, csv.WriteOptions(include_header=False, quoting_style="needed"))
+    return data.getvalue()

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from dagster import AssetCheckResult, AssetExecutionContext, DagsterLogManager
 from psycopg import Connection, errors, sql
 
+from gmoda_assets.lib.frames import csv_rows
 from gmoda_assets.lib.quality import CheckDef, Table, validate_in_postgres
 from gmoda_assets.lib.tables import (CHECK_FIGURES, UNKNOWN, Computed, Query, TableSpec, Through, Written,
                                      comment_changes, create_table, shape_changes)
@@ -228,6 +229,10 @@ def copy_rows(conn: Connection, spec: TableSpec, candidate: sql.Identifier, rows
         if sorted(rows.columns) != sorted(names):
             raise ValueError(f"{spec.qualified_name}: the computed rows have columns {', '.join(map(str, rows.columns))}; "
                              f"the table has {', '.join(names)}")
+        if (text := csv_rows(rows[names])) is not None:
+            with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(candidate, _names(names))) as copy:
+                copy.write(text)
+            return
         frame = rows[names].astype(object)
         rows = frame.where(frame.notna(), None).itertuples(index=False, name=None)
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(candidate, _names(names))) as copy:

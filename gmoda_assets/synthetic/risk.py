@@ -34,14 +34,15 @@ import numpy as np
 import pandas as pd
 
 from gmoda_assets.lib.threads import one_thread
-from gmoda_assets.synthetic.synthesiser import categories, category_codes, row_keys
+from gmoda_assets.synthetic.synthesiser import categories, category_codes, row_codes
 from gmoda_assets.synthetic.utility import design_matrix
 from gmoda_assets.synthetic.variables import Variable
 
 
 def exact_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> int:
     """Synthetic rows equal to some real row in every one of ``columns``."""
-    return int(row_keys(synthetic, columns).isin(set(row_keys(real, columns))).sum())
+    made, held = row_codes([synthetic, real], columns)
+    return int(np.isin(made, held).sum())
 
 
 class _Rows:
@@ -123,14 +124,14 @@ def distance_to_closest_record(synthetic: pd.DataFrame, training: pd.DataFrame, 
 def replicated_unique_rows(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
     """Whether each synthetic row is unique on ``keys`` among the synthetic rows, and its keys unique among the
     real rows too."""
-    made, held = row_keys(synthetic, keys), row_keys(real, keys)
+    made, held = (pd.Series(codes) for codes in row_codes([synthetic, real], keys))
     made_counts, held_counts = made.value_counts(), held.value_counts()
     return ((made.map(made_counts) == 1) & made.map(held_counts).eq(1)).to_numpy()
 
 
 def replicated_uniques(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequence[str]) -> dict:
     """Synthetic rows unique on ``keys`` in the synthetic rows whose keys are unique among the real rows too."""
-    held = row_keys(real, keys)
+    held = pd.Series(row_codes([real], keys)[0])
     replicated = int(replicated_unique_rows(synthetic, real, keys).sum())
     return {"replicated_uniques": replicated,
             "replicated_unique_share": replicated / len(synthetic) if len(synthetic) else 0.0,
@@ -150,10 +151,11 @@ def attribute_disclosure(synthetic: pd.DataFrame, real: pd.DataFrame, keys: Sequ
     shares = truth.groupby(groups.to_numpy()).value_counts(normalize=True)
     chance = (shares ** 2).groupby(level=0).sum()  # of guessing right within each group
     guessing = groups.map(chance).to_numpy(dtype=float) if len(held) else np.zeros(0)
-    values = pd.DataFrame({"key": row_keys(made, keys).to_numpy(), "value": made[target].astype(str).to_numpy()})
+    made_keys, held_keys = row_codes([made, held], keys)
+    values = pd.DataFrame({"key": made_keys, "value": made[target].astype(str).to_numpy()})
     grouped = values.groupby("key")["value"]
     agreed = grouped.first()[grouped.nunique() == 1]
-    guesses = row_keys(held, keys).map(agreed)
+    guesses = pd.Series(held_keys).map(agreed)
     matched = guesses.notna().to_numpy()
     correct = int((guesses[matched] == truth[matched]).sum())
     count = int(matched.sum())

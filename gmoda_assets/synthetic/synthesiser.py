@@ -209,17 +209,26 @@ def encode_pair(real: pd.DataFrame, other: pd.DataFrame, variables: Sequence[Var
     return encode(real, variables, real), encode(other, variables, real)
 
 
-def row_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
-    """Each row's values in ``columns`` as one hashable key, missing values all alike."""
-    cleaned = frame[list(columns)].astype(object)
-    cleaned = cleaned.where(cleaned.notna(), None)
-    # Zipped column by column: the same tuples as row by row, several times faster.
-    keys = list(zip(*(cleaned[c].to_numpy() for c in columns))) if len(columns) else [()] * len(frame)
-    return pd.Series(keys, index=frame.index, dtype=object)
+def row_codes(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.ndarray]:
+    """Each of ``frames``' rows in ``columns`` as one integer, the same for rows equal in every column (as Python
+    compares their values; missing values all alike), in every frame. Each column is factorized once over all
+    the frames and the codes combined as digits, rather than a tuple hashed per row (several times faster)."""
+    sizes = [len(frame) for frame in frames]
+    codes = np.zeros(sum(sizes), dtype=np.int64)
+    span = 1  # codes lie in range(span)
+    for name in columns:
+        column, distinct = pd.factorize(np.concatenate([np.asarray(f[name], dtype=object) for f in frames]))
+        digits = len(distinct) + 1  # missing (-1) is a digit too
+        if span > (2**63 - 1) // digits:  # numbered again by the distinct rows so far, so that it cannot overflow
+            codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
+            span = int(codes.max()) + 1 if len(codes) else 1
+        codes = codes * digits + (column + 1)
+        span *= digits
+    return np.split(codes, np.cumsum(sizes)[:-1])
 
 
 def without_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
     """``synthetic`` without the rows that equal a real row in every one of ``columns``, and how many went."""
-    held = set(row_keys(real, columns))
-    copies = row_keys(synthetic, columns).isin(held).to_numpy()
+    made, held = row_codes([synthetic, real], columns)
+    copies = np.isin(made, held)
     return synthetic.loc[~copies].reset_index(drop=True), int(copies.sum())

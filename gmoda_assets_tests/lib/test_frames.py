@@ -38,3 +38,36 @@ def test_query_frame_equals_the_fetched_rows(query, warehouse_url):
 def test_query_frame_refuses_a_type_it_does_not_read(warehouse_url):
     with psycopg.connect(warehouse_url) as conn, pytest.raises(ValueError, match=r"stamp \(type 1184\)"):
         query_frame(conn, "SELECT 1 AS id, now() AS stamp")
+
+
+def test_a_frame_written_as_csv_reads_back_as_written_value_by_value(warehouse_url):
+    """``csv_rows`` gives COPY the rows that psycopg's ``write_row`` gives it value by value (the way copy_rows
+    wrote every frame before): the same NULLs beside empty texts, texts CSV could confuse, the same doubles to the
+    last bit, booleans, dates, and integers held by pandas in every way the computed tables hold them."""
+    import numpy as np
+
+    from gmoda_assets.lib.frames import csv_rows
+
+    with psycopg.connect(warehouse_url) as conn:
+        frame = query_frame(conn, _ROWS).drop(columns=["big"]).astype({"small": "Int64"})  # as written: ints
+        frame["ratio"] = [1 / 3, np.nan, 5e-324, -0.0]  # a NaN is missing, as copy_rows has always taken it
+        frame["counted"] = pd.array([3, None, 5, 2**40], dtype="Int64")
+        frame["whole"] = pd.Series([3, None, 5, 7], dtype=object)
+        frame["nothing"] = None
+        columns = ("id bigint, small smallint, txt text, flag boolean, day date, ratio float8, code varchar, "
+                   "always boolean, counted bigint, whole integer, nothing text")
+        conn.execute(f"CREATE TEMP TABLE by_csv ({columns}); CREATE TEMP TABLE by_value ({columns})")
+        with conn.cursor().copy("COPY by_csv FROM STDIN (FORMAT csv)") as copy:
+            copy.write(csv_rows(frame))
+        values = frame.astype(object)
+        with conn.cursor().copy("COPY by_value FROM STDIN") as copy:
+            for row in values.where(values.notna(), None).itertuples(index=False, name=None):
+                copy.write_row(row)
+        differing = conn.execute("(TABLE by_csv EXCEPT ALL TABLE by_value) UNION ALL "
+                                 "(TABLE by_value EXCEPT ALL TABLE by_csv)").fetchall()
+        written = conn.execute("SELECT txt, ratio::text, counted FROM by_csv ORDER BY id").fetchall()
+    assert differing == [] and len(written) == 4
+    assert [r[0] for r in written] == ["a", "", None, 'comma, "quote"\nnext line']
+    assert [r[1] for r in written] == [str(1 / 3), None, "5e-324", "-0"] and written[1][2] is None
+    stamped = pd.DataFrame({"id": [1], "stamp": [pd.Timestamp("2026-11-27 10:00", tz="UTC")]})
+    assert csv_rows(stamped) is None and csv_rows(pd.DataFrame({"blob": [b"\x00"]})) is None  # value by value

@@ -78,6 +78,27 @@ def test_numbers_are_read_as_pandas_coerces_them():
         np.testing.assert_array_equal(as_numbers(column), pd.to_numeric(column, errors="coerce").to_numpy(dtype=float))
 
 
+def test_rows_have_one_code_in_every_frame_when_they_are_equal():
+    """``row_codes`` gives two rows, of one frame or of two, the same code exactly when their values are equal in
+    every column as Python compares them (missing values all alike), as tuples of the values would; with enough
+    columns of many values that the codes are numbered again on the way, so that they cannot overflow."""
+    from gmoda_assets.synthetic.synthesiser import row_codes
+
+    rng = np.random.default_rng(4)
+    size = 3000
+    columns = {f"c{i}": rng.integers(0, 40, size).astype(object) for i in range(14)}  # 41^14 codes: past 2^63
+    columns["c0"][rng.random(size) < 0.1] = None
+    columns["c1"][rng.random(size) < 0.1] = np.nan
+    first = pd.DataFrame(columns)
+    second = first.sample(frac=1, random_state=5).reset_index(drop=True)
+    second.loc[:999, "c2"] = second.loc[:999, "c2"].map(lambda v: v + 1000)  # a third of its rows not in first
+    second["c3"] = second["c3"].map(float)  # 3.0 equals 3
+    for names in (list(first.columns), ["c0", "c1"], []):
+        codes = np.concatenate(row_codes([first, second], names))
+        keys = [tuple(None if pd.isna(v) else v for v in row) for frame in (first, second)
+                for row in frame[names].itertuples(index=False)]
+        assert (pd.factorize(codes)[0] == pd.factorize(pd.Series(keys, dtype=object))[0]).all()  # the same groups
+
 def test_smoothing_bandwidths_are_silvermans_leaf_by_leaf():
     """Every leaf's bandwidth at once is exactly what ``np.std`` and ``np.percentile`` give over each leaf's known
     real values (leaves of one value, or none, 0; synthetic rows in a leaf no real row reached, 0), on numbers that
