@@ -46,6 +46,8 @@ def test_a_month_of_drops_loads_into_raw(staged_month, instance, defs, warehouse
     event = instance.get_latest_materialization_event(AssetKey(["raw", "nhs", "births"]))
     meta = event.asset_materialization.metadata
     assert meta["rows_delivered"].value == meta["rows_loaded"].value + meta["rows_quarantined"].value > 0
+    births = [f for f in files if contract_of(f).asset_key == ["raw", "nhs", "births"]]
+    assert meta["table_rows_total"].value == sum(loaded[f.name] for f in births) > 0, "the feed's rows in raw"
     # Each raw asset's partitions, read from the instance through its own definition, are exactly its feed's
     # drops, all materialised (none "missing"); no two feeds share a key.
     graph, claimed = defs.resolve_asset_graph(), set()
