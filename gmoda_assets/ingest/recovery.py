@@ -16,26 +16,18 @@ import socket
 from functools import cache
 from pathlib import Path
 
+from gmoda_assets.lib.processes import process_start
+
 HOST_TAG, PID_TAG, STARTED_TAG = "gmoda/host", "gmoda/pid", "gmoda/process_started"
 # How many failed runs the sensors allow a drop before leaving it to a person (``gmoda ingest`` always tries).
 MAX_LOAD_ATTEMPTS = 3
-
-
-def _process_start(pid: int) -> str | None:
-    """When the process started, in clock ticks since boot (Linux ``/proc``), to tell a process from a later
-    one given the same id; None where there is no ``/proc`` or no such process, or it is a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]
 
 
 @cache
 def process_tags() -> dict[str, str]:
     """Tags naming this process, for runs it executes in process; no automatic retry of those runs by the
     daemon, since the next ``gmoda ingest`` loads whatever such a run left unrecorded."""
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), STARTED_TAG: _process_start(os.getpid()) or "",
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), STARTED_TAG: process_start(os.getpid()) or "",
             "dagster/max_retries": "0"}
 
 
@@ -48,7 +40,7 @@ def _alive(pid: int, started: str) -> bool:
         pass  # another user's process: it exists
     if not Path("/proc").is_dir():
         return True  # no process start times to compare: the id alone says it is alive
-    now = _process_start(pid)
+    now = process_start(pid)
     return now is not None and (not started or now == started)
 
 

@@ -26,6 +26,8 @@ from dagster import _check as check
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
+from gmoda_assets.lib.processes import process_started_at
+
 # What a run's or step's worker imports: the code location, the libraries every step uses (Great Expectations, the
 # instance's storage), and what Dagster imports to run a job and to load it from its code origin (0.7 s of
 # `dagster._utils.test`). A fork server imports them once and each worker forked from it starts with them.
@@ -83,6 +85,23 @@ def _execute(run_id: str, instance_ref) -> None:
         _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
 
 
+def _kill_steps_left(instance, run_id: str) -> None:
+    """Kill the step processes of a run whose worker died. Nothing else stops them: each would carry on with its
+    step (and a retry of the run start it again beside it), holding the two ``tail`` processes that mirror its
+    captured output, until its step ended. A step process names its pid in its first event; a process with that
+    pid now is the same one only if it started before that event (later, the pid was reused)."""
+    from dagster import DagsterEventType
+
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_WORKER_STARTED):
+        pid = int(record.dagster_event.engine_event_data.metadata["pid"].value)
+        started = process_started_at(pid)
+        if started is not None and started <= record.timestamp + 1:  # +1: boot time is in whole seconds
+            try:
+                os.kill(pid, signal.SIGKILL)  # its work belongs to a failed run: no need to end it tidily
+            except ProcessLookupError:
+                pass
+
+
 class ForkingRunLauncher(RunLauncher, ConfigurableClass):
     """Runs each run in a process of its own, forked from a fork server that has imported ``WORKER_MODULES``."""
 
@@ -121,10 +140,12 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
                          name=f"watch run {run.run_id}").start()
 
     def _fail_if_unfinished(self, run_id: str, worker) -> None:
-        """Once the worker has exited, fail its run if the worker did not end it (killed, out of memory)."""
+        """Once the worker has exited, fail its run if the worker did not end it (killed, out of memory), after
+        stopping the step processes it left running."""
         worker.join()
         run = self._instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
+            _kill_steps_left(self._instance, run_id)  # before the failure, which a retry of the run may follow
             self._instance.report_run_failed(
                 run, f"The run's worker process (pid {worker.pid}) exited with code {worker.exitcode} before the run "
                      "ended.")

@@ -7,6 +7,7 @@ import multiprocessing.forkserver
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus, Definitions, job, multiprocess_executor, op
@@ -138,15 +139,44 @@ def test_a_run_and_its_steps_store_events_over_connections_kept_open(instance, l
     assert opened < EVENTS_LOGGED / 2
 
 
-def test_a_worker_that_dies_fails_its_run(instance, launcher):
+def _step_pids(instance, run_id: str) -> list[int]:
+    return [int(e.dagster_event.engine_event_data.metadata["pid"].value)
+            for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_WORKER_STARTED)]
+
+
+def _running(step_pids: list[int], run_id: str) -> list[str]:
+    """The processes still running (zombies are not) of a run's step processes: the steps themselves, the ``tail``
+    processes that mirror their output from the run's compute logs, and the watchers that stop those tails."""
+    marks = [f"/{run_id}/compute_logs/".encode(), *(f"watch_orphans.py\0{pid}\0".encode() for pid in step_pids)]
+    running = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command, state = (proc / "cmdline").read_bytes(), (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # not a process, or one that has just ended
+            continue
+        if state != "Z" and (int(proc.name) in step_pids or any(mark in command for mark in marks)):
+            running.append(command.replace(b"\0", b" ").decode())
+    return running
+
+
+def test_a_worker_that_dies_fails_its_run_and_takes_its_steps_with_it(instance, launcher):
+    """The run fails, and the step process the worker started stops, with the tails that mirrored its output:
+    otherwise it would sleep on for two minutes, past the end of the test session."""
     run_id = _launch(instance, launcher, "waits")
     run = _wait(instance, run_id, lambda r: r.status == DagsterRunStatus.STARTED and PID_TAG in r.tags)
     assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    _wait(instance, run_id, lambda r: _step_pids(instance, run_id))
+    steps = _step_pids(instance, run_id)
+    assert _running(steps, run_id)  # the step process and its tails, which the test looks for below
     os.kill(int(run.tags[PID_TAG]), signal.SIGKILL)
     run = _wait(instance, run_id, lambda r: r.is_finished)
     assert run.status == DagsterRunStatus.FAILURE
     failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)[-1]
     assert "exited with code -9 before the run ended" in failure.message
+    deadline = time.monotonic() + 10  # a tail's watcher looks once a second
+    while running := _running(steps, run_id):
+        assert time.monotonic() < deadline, running
+        time.sleep(0.2)
 
 
 def test_terminating_a_run_cancels_it(instance, launcher):
