@@ -45,7 +45,8 @@ def build_drop_sensor(partner: str) -> SensorDefinition:
         noted_before = set(state.get("noted", []))
         for run_id in fail_dead_runs(context.instance):
             context.log.warning(f"Run {run_id}: its process is gone; marked failed.")
-        with warehouse.as_role(database.LOADER).connect() as conn:  # the ledger's keeper
+        # As the ledger's keeper, over a connection kept for the next tick: most ticks find nothing new.
+        with warehouse.as_role(database.LOADER).kept_connection() as conn:
             held = held_content(conn, partner)
         scan = scan_partner(landing_zone, partner, held, previous, time.time(), settings.settle_seconds())
         for refused in scan.refused:

@@ -21,14 +21,19 @@ from gmoda_assets.lib.services import READY_FD, code_server_ready
 def _pooled(get_instance):
     """``get_instance`` (the daemon command's ``get_instance_for_cli``) with the instance's storage connections
     kept open for reuse: the daemon's loops poll the storage every second or so, each time over a new connection,
-    so a new PostgreSQL backend, otherwise (about 20 a second, idle)."""
+    so a new PostgreSQL backend, otherwise (about 20 a second, idle). The reference it hands out (to run workers,
+    and to the code server for each sensor and schedule tick) names the pooled storage too
+    (``lib/pooled_storage.py``): a partner sensor's idle tick otherwise opened seven connections to Dagster's
+    storage, six of them to look its tables up in the catalog."""
 
     @contextmanager
     def pooled(*args, **kwargs):
         from gmoda_assets.lib.instance import pool_connections
+        from gmoda_assets.lib.pooled_storage import pooled_ref
 
         with get_instance(*args, **kwargs) as instance:
             pool_connections(instance)
+            instance._ref = pooled_ref(instance.get_ref())  # what get_ref() returns: Dagster offers no setter
             yield instance
 
     return pooled

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -25,6 +27,7 @@ LOADER = "gmoda_loader"
 TRANSFORMER = "gmoda_transformer"
 _SERVER_LOCK = threading.Lock()
 _FOUND: set[str] = set()  # the databases this process has found (or made): not looked for again
+_KEPT = threading.local()  # connections: URL -> this thread's connection kept open (``kept_connection``)
 
 
 def pgdata_dir() -> Path:
@@ -118,6 +121,30 @@ def ensure_database(url: str) -> None:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     _FOUND.add(url)
+
+
+@contextmanager
+def kept_connection(url: str) -> Iterator:
+    """An autocommit psycopg connection to ``url`` that this thread keeps open for its next use, for work a
+    long-lived process repeats (a sensor's tick in the code server, every 30 s a partner): a new connection is a
+    new PostgreSQL backend. One found broken (the server restarted) is replaced; one whose use raised is closed."""
+    import psycopg
+
+    kept = _KEPT.__dict__.setdefault("connections", {})
+    conn = kept.pop(url, None)
+    if conn is not None:
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            conn.close()
+            conn = None
+    conn = conn or psycopg.connect(url, autocommit=True)
+    try:
+        yield conn
+    except BaseException:
+        conn.close()
+        raise
+    kept[url] = conn
 
 
 def apply_sql(url: str) -> list[str]:

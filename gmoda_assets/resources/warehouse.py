@@ -53,3 +53,10 @@ class Warehouse(ConfigurableResource):
 
         with database_errors_redacted(), psycopg.connect(self.dsn, **kwargs) as conn:
             yield conn
+
+    @contextmanager
+    def kept_connection(self) -> Iterator:
+        """An autocommit connection this thread keeps open for its next use (``database.kept_connection``), for
+        what a long-lived process does again and again, such as a sensor's tick; errors redacted as ``connect``'s."""
+        with database_errors_redacted(), database.kept_connection(self.dsn) as conn:
+            yield conn

@@ -105,3 +105,44 @@ def test_redelivery_logged_once(platform, instance, defs, simulated_month, capfd
     logged = capfd.readouterr().err
     assert logged.count("SH_Tenancy_Members_20991231.csv: same content as drop") == 1
     assert "SH_Tenancy_Members_20251101.csv: same content" not in logged
+
+
+
+def _sessions(conn) -> tuple[int, set[int]]:
+    """The sessions the server has ended so far (a backend counts its own as it exits) and the backends open now."""
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    ended = conn.execute("SELECT sum(sessions)::bigint FROM pg_stat_database").fetchone()[0]
+    return ended, {pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'")}
+
+
+def test_an_idle_tick_opens_no_session(platform, instance, defs, warehouse_url):
+    """A partner sensor's tick that finds nothing new, evaluated as the code server evaluates it (an instance made
+    for the tick from the reference the daemon hands out), reuses the connections the tick before it opened, to
+    the ledger and to Dagster's storage: 13 partners tick every 30 s. It opened eight (seven to Dagster's storage,
+    six of them to look its tables up in the catalog)."""
+    import time
+
+    import psycopg
+    from dagster._cli.utils import get_instance_for_cli
+    from dagster._grpc.impl import get_external_sensor_execution
+
+    from gmoda_assets.lib.daemon import _pooled
+
+    repo, partners = defs.get_repository_def(), ["bolton", "nhs", "gmp"]
+    with _pooled(get_instance_for_cli)() as daemon_instance, psycopg.connect(warehouse_url, autocommit=True) as conn:
+        cursors = {}
+
+        def tick_each() -> None:
+            for partner in partners:
+                result = get_external_sensor_execution(repo, None, daemon_instance.get_ref(), f"{partner}_drops",
+                                                       None, None, cursors.get(partner), None, None)
+                assert not result.run_requests and "No new drops" in result.skip_message
+                cursors[partner] = result.cursor
+
+        tick_each()  # the first ticks open what the next ones reuse
+        ended_before, open_before = _sessions(conn)
+        for _ in range(3):
+            tick_each()
+        time.sleep(0.5)  # for the last closed sessions to be counted
+        ended, open_now = _sessions(conn)
+        assert (ended - ended_before, len(open_now - open_before)) == (0, 0)
