@@ -15,8 +15,8 @@ in-process DuckDB holding the records (``gmoda_assets.linkage.records`` loads th
    ``singleton`` (a person of one record).
 
 Records are numbered by where they were delivered (``records.load_records``), groups and profiles by their first
-record, and what is random (u's sample, m's pairs) is drawn by those numbers under the configured seed: the same
-drops give the same model and people on every run and under any pseudonymisation key.
+record, and u's random sample is drawn by those numbers under the configured seed: the same drops give the same
+model and people on every run and under any pseudonymisation key.
 
 The run's figures hold counts and the match-weight distribution only: no pseudonym or other value.
 """
@@ -31,6 +31,7 @@ from gmoda_assets.linkage.config import LinkageConfig, splink_settings
 RECORDS = "records"  # DuckDB table: record_id, then the columns of records.record_columns (records.load_records)
 RESULT = "linked_records"  # DuckDB table: feed_id, record_key, cluster_id, match_probability, match_method
 WEIGHT_BINS = 5  # width of the match-weight histogram's bins
+EXACT_PAIRS_PER_PROFILE = 50  # for m: every pair of an exact group of up to 51 profiles (_train)
 
 
 @dataclass
@@ -89,14 +90,19 @@ def _train(duck, linker, config: LinkageConfig) -> None:
                                                                   recall=config.recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     if config.m_from_exact_links:
-        # Profiles of one exact group are one person, known without the model: m from how they differ. Each
-        # profile is paired with the group's next, which shows every profile and stays linear in size. Next in
-        # an order as good as random (a seeded hash of the profile's number): in the order delivered, a profile's
-        # next would mostly be of its own feed, and m would learn how one partner's records of a person differ
-        # rather than how different partners' do.
-        duck.execute(f"""CREATE OR REPLACE TABLE exact_pairs AS SELECT * FROM (
-            SELECT lag(unique_id) OVER (PARTITION BY exact_group ORDER BY hash(unique_id, {config.seed}), unique_id)
-                   AS unique_id_l, unique_id AS unique_id_r FROM profiles) WHERE unique_id_l IS NOT NULL""")
+        # Profiles of one exact group are one person, known without the model: m from how they differ, over
+        # every pair of them, so that no order of the profiles decides which differences m sees (pairing each
+        # with the next made the model depend on the order: F1 0.9957-0.9967 at Greater Manchester scale over
+        # orders and keys, 0.9968 over every pair; 370,359 pairs there, in groups of at most 8 profiles). A
+        # larger group than a person makes (an identifier shared by mistake) pairs each profile with the next
+        # EXACT_PAIRS_PER_PROFILE only: linear in size whatever arrives.
+        duck.execute(f"""CREATE OR REPLACE TABLE exact_pairs AS
+            WITH placed AS (SELECT unique_id, exact_group, row_number() OVER (PARTITION BY exact_group
+                                                                             ORDER BY unique_id) AS place
+                            FROM profiles)
+            SELECT l.unique_id AS unique_id_l, r.unique_id AS unique_id_r
+            FROM placed l CROSS JOIN range(1, {EXACT_PAIRS_PER_PROFILE + 1}) AS step (n)
+            JOIN placed r ON r.exact_group = l.exact_group AND r.place = l.place + step.n""")
         linker.training.estimate_m_from_pairwise_labels("exact_pairs")
     for rule in config.em_blocking:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
