@@ -54,15 +54,10 @@ def main() -> int:
     duck = duckdb.connect()
     started = time.perf_counter()
     with Warehouse().connect() as conn:
-        columns = records.record_columns(config)
-        count = records.load(conn, duck, records.records_query(config), "loaded", columns,
-                             hashed=tuple(c for c in columns if c.endswith("_pseudonym")))
+        count = records.load_records(conn, duck, config)
         if not count:
             print("staging.linkage_features is empty: run bench/conform.py first")
             return 1
-        duck.execute(f"CREATE TABLE {engine.RECORDS} AS SELECT row_number() OVER (ORDER BY feed_id, record_key) "
-                     "AS record_id, * FROM loaded")
-        duck.execute("DROP TABLE loaded")
         loaded = time.perf_counter() - started
         linkage = engine.link(duck, config)
         seconds = time.perf_counter() - started

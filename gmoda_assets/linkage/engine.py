@@ -7,12 +7,16 @@ in-process DuckDB holding the records (``gmoda_assets.linkage.records`` loads th
    reviews, its terms of funded education) are one profile, and the model compares profiles, not records:
    the same answer for a fraction of the pairs.
 3. **Model.** Splink trains the model on the profiles (probability that two random records match from the
-   deterministic rule, u by random sampling, m by expectation maximisation), then scores every pair its
+   deterministic rule, u by random sampling, m from the exact groups), then scores every pair its
    blocking rules admit.
 4. **People.** The connected groups of exact links and scored pairs at or above the configured match
    probability. Each record gets its method: ``exact`` (its person is its exact group), ``probabilistic``
    (the model joined its exact group to others; its match probability is the group's strongest such link) or
    ``singleton`` (a person of one record).
+
+Records are numbered by where they were delivered (``records.load_records``), groups and profiles by their first
+record, and u's random sample is drawn by those numbers under the configured seed: the same drops give the same
+model and people on every run and under any pseudonymisation key.
 
 The run's figures hold counts and the match-weight distribution only: no pseudonym or other value.
 """
@@ -24,9 +28,10 @@ from dataclasses import dataclass, field
 
 from gmoda_assets.linkage.config import LinkageConfig, splink_settings
 
-RECORDS = "records"  # DuckDB table: record_id, then the columns of records.record_columns
+RECORDS = "records"  # DuckDB table: record_id, then the columns of records.record_columns (records.load_records)
 RESULT = "linked_records"  # DuckDB table: feed_id, record_key, cluster_id, match_probability, match_method
 WEIGHT_BINS = 5  # width of the match-weight histogram's bins
+EXACT_PAIRS_PER_PROFILE = 50  # for m: every pair of an exact group of up to 51 profiles (_train)
 
 
 @dataclass
@@ -60,7 +65,9 @@ def components(duck, nodes: str, node: str, edges: str, out: str) -> None:
 
 def _exact_groups_and_profiles(duck, config: LinkageConfig) -> None:
     """Each record's exact group (``exact_group`` in ``records``: records sharing any exact identifier) and
-    profile (``profile_id``), and ``profiles``: one row per exact group and distinct features (unique_id)."""
+    profile (``profile_id``), and ``profiles``: one row per exact group and distinct features (unique_id). Groups
+    and profiles are named by their first record (the lowest ``record_id``), never by a pseudonym, so that the
+    model and the people are the same under any key."""
     # A star per identifier value (each record to the value's first record) joins them in linear size.
     stars = " UNION ALL ".join(
         f"SELECT record_id AS record_id_l, min(record_id) OVER (PARTITION BY {i}) AS record_id_r "
@@ -68,8 +75,8 @@ def _exact_groups_and_profiles(duck, config: LinkageConfig) -> None:
     duck.execute(f"CREATE OR REPLACE TABLE exact_edges AS SELECT * FROM ({stars}) WHERE record_id_l <> record_id_r")
     components(duck, RECORDS, "record_id", "exact_edges", "exact_groups")
     features = ", ".join(config.columns)
-    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT r.*, g.cluster_id AS exact_group, dense_rank() OVER "
-                 f"(ORDER BY g.cluster_id, {features}) AS profile_id "
+    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT r.*, g.cluster_id AS exact_group, min(record_id) "
+                 f"OVER (PARTITION BY g.cluster_id, {features}) AS profile_id "
                  f"FROM {RECORDS} r JOIN exact_groups g USING (record_id)")
     duck.execute(f"CREATE OR REPLACE TABLE profiles AS SELECT profile_id AS unique_id, any_value(exact_group) AS "
                  f"exact_group, {', '.join(f'any_value({c}) AS {c}' for c in config.columns)} "
@@ -83,11 +90,19 @@ def _train(duck, linker, config: LinkageConfig) -> None:
                                                                   recall=config.recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     if config.m_from_exact_links:
-        # Profiles of one exact group are one person, known without the model: m from how they differ. Each
-        # profile is paired with the group's next, which shows every profile and stays linear in size.
-        duck.execute("""CREATE OR REPLACE TABLE exact_pairs AS SELECT * FROM (
-            SELECT lag(unique_id) OVER (PARTITION BY exact_group ORDER BY unique_id) AS unique_id_l,
-                   unique_id AS unique_id_r FROM profiles) WHERE unique_id_l IS NOT NULL""")
+        # Profiles of one exact group are one person, known without the model: m from how they differ, over
+        # every pair of them, so that no order of the profiles decides which differences m sees (pairing each
+        # with the next made the model depend on the order: F1 0.9957-0.9967 at Greater Manchester scale over
+        # orders and keys, 0.9968 over every pair; 370,359 pairs there, in groups of at most 8 profiles). A
+        # larger group than a person makes (an identifier shared by mistake) pairs each profile with the next
+        # EXACT_PAIRS_PER_PROFILE only: linear in size whatever arrives.
+        duck.execute(f"""CREATE OR REPLACE TABLE exact_pairs AS
+            WITH placed AS (SELECT unique_id, exact_group, row_number() OVER (PARTITION BY exact_group
+                                                                             ORDER BY unique_id) AS place
+                            FROM profiles)
+            SELECT l.unique_id AS unique_id_l, r.unique_id AS unique_id_r
+            FROM placed l CROSS JOIN range(1, {EXACT_PAIRS_PER_PROFILE + 1}) AS step (n)
+            JOIN placed r ON r.exact_group = l.exact_group AND r.place = l.place + step.n""")
         linker.training.estimate_m_from_pairwise_labels("exact_pairs")
     for rule in config.em_blocking:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))

@@ -2,8 +2,8 @@
 
 Each run puts the scored pairs whose match probability lies in the configured band (``review`` in
 ``linkage.yaml``; the threshold inside it), closest to the threshold first, in ``linked.review_output``, from
-which ``linked.review_pairs`` is checked and published. A pair is named by one record of each side (the lowest
-record key of its profile) and carries the evidence per comparison: the level the two records agree at
+which ``linked.review_pairs`` is checked and published. A pair is named by one record of each side (its profile's
+first record as delivered) and carries the evidence per comparison: the level the two records agree at
 (``same Soundex``, ``missing``, ``different``) and the level's match weight in the trained model (before the
 adjustment for how common a name is), never a value. Whether the run linked them, and their person keys, are
 beside it.
@@ -78,8 +78,7 @@ def queue(duck, config: LinkageConfig, model: dict) -> dict:
     threshold = math.log2(config.match_probability / (1 - config.match_probability))
     levels, evidence = _evidence(config, model)
     duck.execute(f"""CREATE OR REPLACE TABLE {REVIEW} AS
-        WITH shown AS (SELECT profile_id, min(record_key) AS record_key, arg_min(feed_id, record_key) AS feed_id
-                       FROM {RECORDS} GROUP BY profile_id),
+        WITH shown AS (SELECT profile_id, record_key, feed_id FROM {RECORDS} WHERE record_id = profile_id),
         pairs AS (SELECT p.* FROM predictions p
                   JOIN profiles l ON l.unique_id = p.unique_id_l JOIN profiles r ON r.unique_id = p.unique_id_r
                   WHERE p.match_probability >= {band.lowest} AND p.match_probability < {band.highest}

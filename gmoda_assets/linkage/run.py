@@ -47,12 +47,7 @@ def run_linkage(conn: Connection, config: LinkageConfig, dagster_run: str) -> Ru
     started, clock = datetime.now(timezone.utc), time.monotonic()
     duck = duckdb.connect()
     try:
-        columns = records.record_columns(config)
-        pseudonyms = tuple(c for c in columns if c.endswith("_pseudonym"))
-        records.load(conn, duck, records.records_query(config), "loaded", columns, hashed=pseudonyms)
-        duck.execute(f"CREATE TABLE {engine.RECORDS} AS SELECT row_number() OVER (ORDER BY feed_id, record_key) "
-                     f"AS record_id, * FROM loaded")
-        duck.execute("DROP TABLE loaded")
+        records.load_records(conn, duck, config)
         records.load(conn, duck, review.LATEST_DECISIONS, review.DECISIONS, review.DECISION_COLUMNS)
         linkage = engine.link(duck, config, review.DECISIONS)
         queued = review.queue(duck, config, linkage.model)
