@@ -26,3 +26,9 @@ def delivery_order(conn, contract: FeedContract) -> list[str]:
 def held_back(conn, contract: FeedContract) -> list[str]:
     """The feed's drops held back by the volume guard and not accepted: in raw, but not to be staged."""
     return [r[0] for r in conn.execute(HELD, (contract.feed_id,))]
+
+
+def drop_numbers(conn, drop_ids: list[str]) -> list[int]:
+    """The drops' numbers, which raw rows hold (``_drop``)."""
+    return conn.execute("SELECT coalesce(array_agg(drop_number), '{}') FROM ops.drops WHERE drop_id = ANY(%s)",
+                        (drop_ids,)).fetchone()[0]
