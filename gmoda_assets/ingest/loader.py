@@ -519,8 +519,20 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
 
     Raises FileChanged (nothing loaded) when the file read is not the content the drop id names, and
     DropRejected (nothing loaded) when it breaks its contract. A file whose content the feed already holds
-    loads nothing and is recorded as a duplicate of the drop that first delivered it.
+    loads nothing and is recorded as a duplicate of the drop that first delivered it. Raises RawTableOutdated
+    (nothing loaded) when the feed's raw table is older than the loader.
     """
+    try:
+        return _load(conn, landing_zone, contract, drop_id, run_id)
+    except errors.DatabaseError:
+        # The raw table is checked only when the database refuses a load, not before every load (a catalog query,
+        # a millisecond or two): ops.new_drop_table or COPY refuses an outdated one, which is named here.
+        if not conn.closed:
+            require_raw_table(conn, contract)
+        raise
+
+
+def _load(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: str, run_id: str | None) -> LoadOutcome:
     started = time.perf_counter()
     _, file_name, short_hash = parse_drop_id(drop_id)
     try:
@@ -561,7 +573,7 @@ def _new_drop_table(cur, contract: FeedContract, drop_id: str) -> tuple[str, int
     1 under the feed's lock, so that only this COPY draws on it; setval also forgets the values this session had
     cached (drawn before another session's restart). It is not undone by a rollback, which needs nothing: every
     load restarts it."""
-    return cur.execute("SELECT t.*, setval(%s::regclass, 1, false) FROM ops.new_drop_table(%s, %s) t",
+    return cur.execute("SELECT t.drop_table, t.drop_number, setval(%s::regclass, 1, false) FROM ops.new_drop_table(%s, %s) t",
                        (f"raw.{contract.raw_table}__row_seq", contract.raw_table, drop_id)).fetchone()[:2]
 
 
@@ -591,7 +603,6 @@ def _copy_as_read(conn, landing_zone: LandingZone, contract: FeedContract, drop_
             file_columns = check_header(contract, drop_id, file_name, reading.head)
         except DropRejected:
             raise _CopyAsReadFailed from None
-        require_raw_table(conn, contract)
         try:
             with conn.cursor() as cur:
                 drop_table, number = _new_drop_table(cur, contract, drop_id)
@@ -634,7 +645,6 @@ def _load_carefully(conn, landing_zone: LandingZone, contract: FeedContract, dro
         if delivery.sha256 != content_hash:
             raise _file_changed(drop_id, file_name, delivery.sha256)
         file_columns = check_header(contract, drop_id, file_name, delivery.head)
-        require_raw_table(conn, contract)
         spool.seek(0)
         try:
             with conn.transaction(), conn.cursor() as cur:  # savepoint: a bad file leaves the outer transaction usable
