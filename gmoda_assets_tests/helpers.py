@@ -10,9 +10,9 @@ from gmoda_assets.lib import settings
 from gmoda_assets.lib.contracts import FeedContract, match_file
 from gmoda_assets.resources import LocalLandingZone
 
-# SQL: the file a raw row's drop id names (<partner>.<feed>/<file>@<hash>), read from the row alone, so rows the
-# ledger does not list are found too.
-FILE_OF_DROP = "substring(_drop_id FROM '/(.*)@[0-9a-f]+$')"
+# SQL: the file of a raw row's drop, by its number (_drop) in the ledger; null for a row of a drop the ledger does
+# not list, so that a test can count those too.
+FILE_OF_DROP = "(SELECT d.file_name FROM ops.drops d WHERE d.drop_number = _drop)"
 
 
 # SQL: every table of a drop in raw (the partitions of the feeds' tables), as a qualified name.

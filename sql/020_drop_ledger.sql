@@ -24,9 +24,17 @@ ALTER TABLE ops.drops ADD COLUMN IF NOT EXISTS blank_lines integer NOT NULL DEFA
 -- Which role recorded the drop: the loader's, since ingest runs as gmoda_loader (rows recorded before then keep
 -- the administrator's name, the role they were recorded by).
 ALTER TABLE ops.drops ADD COLUMN IF NOT EXISTS processed_by text NOT NULL DEFAULT current_user;
+-- The drop's number: what a raw row holds of its drop (raw.<feed>._drop), 4 bytes where the drop id is ~50. A loaded
+-- drop's is drawn when its table is made (ops.new_drop_table, in the load's transaction); a re-delivery's or a
+-- quarantined file's, which have no table, when the drop is recorded. Drops recorded before there were numbers
+-- are numbered when the column is added.
+CREATE SEQUENCE IF NOT EXISTS ops.drop_numbers AS integer;
+ALTER TABLE ops.drops ADD COLUMN IF NOT EXISTS drop_number integer NOT NULL DEFAULT nextval('ops.drop_numbers') UNIQUE;
+ALTER SEQUENCE ops.drop_numbers OWNED BY ops.drops.drop_number;
 
 COMMENT ON TABLE ops.drops IS 'One row per partner file processed: loaded into raw, recognised as a re-delivery, or quarantined with its reason.';
 COMMENT ON COLUMN ops.drops.drop_id IS 'Partition key of the drop in Dagster: <partner>.<feed>/<file name>@<first 12 hex of sha256>.';
+COMMENT ON COLUMN ops.drops.drop_number IS 'The drop''s number, unique: a raw row''s _drop (JOIN ops.drops ON drop_number = _drop).';
 COMMENT ON COLUMN ops.drops.feed_id IS '<partner>.<feed> of the contract the file matched; null when it matched none.';
 COMMENT ON COLUMN ops.drops.content_hash IS 'SHA-256 of the file bytes as delivered.';
 COMMENT ON COLUMN ops.drops.status IS 'loaded, duplicate (same content as an earlier drop of the feed: nothing loaded) or quarantined.';

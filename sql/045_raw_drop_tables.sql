@@ -1,28 +1,39 @@
--- Each drop's rows are a table of their own, a partition of its feed's raw table (partitioned by _drop_id), made by
--- the load that copies them in (gmoda_assets/ingest/loader.py). The loader may not create or own a raw table (an
--- owner may rewrite its rows), so this function, run with its owner's rights (the administrator's, who owns
--- raw), makes it: the drop's table, named for the file's hash, with the feed's columns and defaults, the drop id
--- as its constant default (not a setting read for every row), attached to the feed's table while still empty, so
--- the attach scans nothing and takes only SHARE UPDATE EXCLUSIVE on it (readers of raw do not wait). Being made
--- in the caller's transaction, it goes if the load rolls back, and COPY may write its rows frozen. Its privileges
--- are raw's defaults (sql/900_owners.sql): the loader may read it and append to it, nothing more.
-CREATE OR REPLACE FUNCTION ops.new_drop_table(raw_table text, drop_id text) RETURNS text
+-- Each drop's rows are a table of their own, a partition of its feed's raw table (partitioned by _drop, the drop's
+-- number in ops.drops), made by the load that copies them in (gmoda_assets/ingest/loader.py). The loader may not
+-- create or own a raw table (an owner may rewrite its rows), so this function, run with its owner's rights (the
+-- administrator's, who owns raw), makes it: the drop's table, named for the file's hash, with the feed's columns
+-- and defaults, the drop's number, drawn here, as its constant default (not a setting read for every row),
+-- attached to the feed's table while still empty, so the attach scans nothing and takes only SHARE UPDATE
+-- EXCLUSIVE on it (readers of raw do not wait). Being made in the caller's transaction, it goes if the load rolls
+-- back, and COPY may write its rows frozen. It returns the table and the number, which the load records in
+-- ops.drops. Its privileges are raw's defaults (sql/900_owners.sql): the loader may read it and append to it,
+-- nothing more.
+DO $$
+BEGIN  -- an older install's returned the table alone (and its drop tables were keyed by drop id)
+    IF (SELECT prorettype FROM pg_proc WHERE oid = to_regprocedure('ops.new_drop_table(text, text)')) = 'text'::regtype THEN
+        DROP FUNCTION ops.new_drop_table(text, text);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION ops.new_drop_table(raw_table text, drop_id text, OUT drop_table text, OUT drop_number integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     short_hash text := substring(drop_id FROM '@([0-9a-f]{12})$');
-    drop_table text := raw_table || '__' || short_hash;
 BEGIN
     IF short_hash IS NULL THEN
         RAISE EXCEPTION '% is not a drop id (<partner>.<feed>/<file name>@<12 hex digits>)', drop_id;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = 'raw' AND c.relname = raw_table AND c.relkind = 'p') THEN
-        RAISE EXCEPTION 'raw.% is not a raw table partitioned by drop', raw_table;
+    IF NOT EXISTS (SELECT FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = p.partattrs[0]
+                   WHERE n.nspname = 'raw' AND c.relname = raw_table AND a.attname = '_drop') THEN
+        RAISE EXCEPTION 'raw.% is not a raw table partitioned by drop number', raw_table;
     END IF;
+    drop_table := raw_table || '__' || short_hash;
+    drop_number := nextval('ops.drop_numbers');
     EXECUTE format('CREATE TABLE raw.%I (LIKE raw.%I INCLUDING DEFAULTS)', drop_table, raw_table);
-    EXECUTE format('ALTER TABLE raw.%I ALTER COLUMN _drop_id SET DEFAULT %L', drop_table, drop_id);
-    EXECUTE format('ALTER TABLE raw.%I ATTACH PARTITION raw.%I FOR VALUES IN (%L)', raw_table, drop_table, drop_id);
-    RETURN drop_table;
+    EXECUTE format('ALTER TABLE raw.%I ALTER COLUMN _drop SET DEFAULT %s', drop_table, drop_number);
+    EXECUTE format('ALTER TABLE raw.%I ATTACH PARTITION raw.%I FOR VALUES IN (%s)', raw_table, drop_table, drop_number);
 END
 $$;
 REVOKE ALL ON FUNCTION ops.new_drop_table(text, text) FROM PUBLIC;

@@ -97,8 +97,8 @@ def _lookups(contracts: tuple[FeedContract, ...]) -> dict[str, str]:
 
 
 def _features(contract: FeedContract) -> sql.Composable:
-    """SELECT of one feed's features, from its staged records joined back to the raw rows they came from and
-    their raw values to the lookups."""
+    """SELECT of one feed's features, from its staged records joined back to the raw rows they came from (by the
+    drop's number, which raw holds) and their raw values to the lookups."""
     col = contract.column
     given, family, dob, postcode, address = (col(f) for f in ("given_name", "family_name", "date_of_birth", "postcode", "address_line"))
     staged = ("nhs_number_pseudonym", "birth_year", "birth_month", "sex")
@@ -126,7 +126,8 @@ def _features(contract: FeedContract) -> sql.Composable:
         for lookup, alias, on in joins)
     return sql.SQL(
         "SELECT " + ", ".join(f"{exprs[n]}::{type_} AS {q(n)}" for n, (type_, _) in COLUMNS.items())
-        + f" FROM staging.{q(staging_table(contract))} s JOIN raw.{q(contract.raw_table)} r USING (_drop_id, _row_number){join}"
+        + f" FROM staging.{q(staging_table(contract))} s JOIN ops.drops sd ON sd.drop_id = s._drop_id"
+        + f" JOIN raw.{q(contract.raw_table)} r ON r._drop = sd.drop_number AND r._row_number = s._row_number{join}"
     )
 
 

@@ -19,7 +19,7 @@ from functools import partial
 from dagster import AssetExecutionContext
 from psycopg import sql
 
-from gmoda_assets.conform.delivery_order import delivery_order, held_back
+from gmoda_assets.conform.delivery_order import delivery_order, drop_numbers, held_back
 from gmoda_assets.conform.staging_sql import StagingColumn, build, normalised_postcode, prepared, q
 from gmoda_assets.lib.contracts import FeedContract, feed_contracts, kinds, partners
 from gmoda_assets.lib.governance import feed_is_live
@@ -123,14 +123,17 @@ def _write(context: AssetExecutionContext, conn, candidates: dict[str, sql.Ident
     use_key(conn)
     order = delivery_order(conn, contract)
     latest = order[-1] if order else None
-    scope = (sql.SQL("WHERE r._drop_id = {}").format(sql.Literal(latest or "")) if contract.delivery == "snapshot"
-             else sql.SQL("WHERE r._drop_id <> ALL({}::text[])").format(sql.Literal(held_back(conn, contract))))
+    # Raw rows hold their drop's number: the drops in or out of scope are named by theirs, so that partitions are
+    # pruned as the query is planned.
+    scope = (sql.SQL("WHERE r._drop = ANY({}::integer[])").format(sql.Literal(drop_numbers(conn, [latest] if latest else [])))
+             if contract.delivery == "snapshot"
+             else sql.SQL("WHERE r._drop <> ALL({}::integer[])").format(sql.Literal(drop_numbers(conn, held_back(conn, contract)))))
     if not (live := feed_is_live(contract.feed_id)):  # no agreement: nothing flows past raw (README)
         scope = sql.SQL("WHERE false")
         context.log.warning(f"{contract.feed_id}: no live data-sharing agreement ({contract.agreement}): "
                     "staged with no rows; raw keeps what it holds")
-    # When a row was loaded is its drop's ledger row's time (raw keeps it once per drop).
-    raw_rows = sql.SQL("{} r LEFT JOIN ops.drops d ON d.drop_id = r._drop_id {}").format(
+    # A row's drop id and when it was loaded are its drop's ledger row's (raw keeps its number).
+    raw_rows = sql.SQL("{} r JOIN ops.drops d ON d.drop_number = r._drop {}").format(
         sql.Identifier("raw", contract.raw_table), scope).as_string(conn)
     conn.execute(
         sql.SQL("CREATE TEMP TABLE _typed ON COMMIT DROP AS SELECT r._drop_id, r._row_number, r._loaded_at, {}, "
@@ -138,7 +141,7 @@ def _write(context: AssetExecutionContext, conn, candidates: dict[str, sql.Ident
             sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.SQL(c.expression), sql.Identifier(c.name)) for c in columns),
             sql.SQL(reasons), sql.SQL(prepared(contract, raw_rows)), join),
     )
-    # The newest delivery of a record wins; rows of a drop the ledger does not list lose to every listed one. Keys
+    # The newest delivery of a record wins; rows of a drop the delivery order does not list lose to every listed one. Keys
     # are sorted bytewise (COLLATE "C"): the same records, without the locale's slower comparison.
     conn.execute(sql.SQL(
         "INSERT INTO {table} ({names}, _drop_id, _row_number, _delivered_at) "

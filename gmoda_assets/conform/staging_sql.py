@@ -70,11 +70,12 @@ def _nhs_valid(col: Column) -> str:
 
 def prepared(contract: FeedContract, raw_rows: str) -> str:
     """SQL for the rows the staging expressions read (aliased r), from ``raw_rows`` (FROM items: the raw table
-    aliased r joined to its drops' ledger rows aliased d, with its WHERE): lineage, each delivered column cleaned,
-    identifiers normalised and NHS numbers checked, once per row, and dates parsed once per distinct value. A
-    feed's rows repeat few dates (health visiting's 735,339 reviews hold 2,201 dates of birth and 3,157 review
-    dates at Greater Manchester scale), so each date column's distinct values in scope are parsed in a lookup the
-    rows join by their cleaned value, where parsing every row's dates took a quarter of the feed's typing.
+    aliased r joined to its drops' ledger rows aliased d, with its WHERE): lineage (the drop id the ledger's), each
+    delivered column cleaned, identifiers normalised and NHS numbers checked, once per row, and dates parsed once
+    per distinct value. A feed's rows repeat few dates (health visiting's 735,339 reviews hold 2,201 dates of birth
+    and 3,157 review dates at Greater Manchester scale), so each date column's distinct values in scope are parsed
+    in a lookup the rows join by their cleaned value, where parsing every row's dates took a quarter of the feed's
+    typing.
     (Identifiers and datetimes repeat far less: a lookup of NHS numbers cost births more than it saved, one of
     incident times cost police incidents.)"""
     cleaned = [f"{value(c)} AS {q(c.db_name)}" for c in contract.columns]
@@ -91,7 +92,7 @@ def prepared(contract: FeedContract, raw_rows: str) -> str:
               + [f"{dates.parsed_date(delivered(c), c.format)} AS {q(c.db_name + '__date')}" for c in dated
                  if c not in looked_up]
               + [f"ops.nhs_digits_are_valid({_normal(c)}) AS {q(c.db_name + '__valid')}" for c in checked])
-    first = f"SELECT r._drop_id, r._row_number, d.processed_at AS _loaded_at, {', '.join(cleaned + normals)} FROM {raw_rows} OFFSET 0"
+    first = f"SELECT d.drop_id AS _drop_id, r._row_number, d.processed_at AS _loaded_at, {', '.join(cleaned + normals)} FROM {raw_rows} OFFSET 0"
     return f"(SELECT {', '.join(['r.*', *second])} FROM ({first}) r {' '.join(joins)} OFFSET 0) r"
 
 

@@ -56,8 +56,7 @@ def _column_schema(contract: FeedContract) -> TableSchema:
         )
         for c in contract.columns
     ]
-    columns += [TableColumn(name=n, type="integer" if n == "_row_number" else "text",
-                            description=d) for n, d in LINEAGE_COLUMNS.items()]
+    columns += [TableColumn(name=n, type="integer", description=d) for n, d in LINEAGE_COLUMNS.items()]
     return TableSchema(columns=columns)
 
 
@@ -116,10 +115,12 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
             held_by = outcome.duplicate_of or drop_id
             # The ledger's total, not a count of the raw table, whose cost would grow with every drop the feed
             # keeps; ops.feed_deliveries reconciles the two each night.
-            table_rows = conn.execute("SELECT coalesce(sum(rows_loaded), 0)::bigint FROM ops.drops WHERE feed_id = %s",
-                                      (contract.feed_id,)).fetchone()[0]
-            query = sql.SQL("SELECT * FROM {} WHERE _drop_id = {}").format(
-                raw_table_ident(contract), sql.Literal(held_by)).as_string(conn)
+            # The drop's rows are found by its number, which prunes the feed's table to the drop's own.
+            table_rows, number = conn.execute(
+                "SELECT coalesce(sum(rows_loaded), 0)::bigint, max(drop_number) FILTER (WHERE drop_id = %s) "
+                "FROM ops.drops WHERE feed_id = %s", (held_by, contract.feed_id)).fetchone()
+            query = sql.SQL("SELECT * FROM {} WHERE _drop = {}").format(
+                raw_table_ident(contract), sql.Literal(number)).as_string(conn)
             volume_result = volume.check_result(contract, held_by, volume.recorded_volume(conn, held_by))
         if not volume_result.passed:
             context.log.warning(f"Drop {held_by}: {volume_result.metadata['verdict'].value}")

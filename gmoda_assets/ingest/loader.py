@@ -34,8 +34,9 @@ from gmoda_assets.lib.redaction import redacted
 from gmoda_assets.resources.landing_zone import CHUNK_BYTES, LandingZone
 
 LINEAGE_COLUMNS = {
-    "_drop_id": "Drop (Dagster partition key) that delivered the row: <partner>.<feed>/<file>@<hash>. The file's "
-                "name, full SHA-256 and size are its row in ops.drops (JOIN ops.drops ON drop_id = _drop_id).",
+    "_drop": "Number of the drop that delivered the row: its drop id (the Dagster partition key, "
+             "<partner>.<feed>/<file>@<hash>), file name, full SHA-256 and size are its row in ops.drops "
+             "(JOIN ops.drops ON drop_number = _drop).",
     "_row_number": "Data row number in the file, 1 for the first row after the header. When the row was loaded "
                    "is its drop's ops.drops.processed_at.",
 }
@@ -47,6 +48,8 @@ SPOOL_IN_MEMORY_BYTES = 16 << 20  # larger files are spooled to a temporary file
 BOM = b"\xef\xbb\xbf"
 CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r")  # in text, only tab and line ends
 ROW_NUMBER_CACHE = 10_000  # row numbers a session draws from its feed's sequence at a time
+# The feed's table's: a drop's table has its number as default instead.
+_DROP_COLUMN = sql.SQL("_drop integer NOT NULL DEFAULT current_setting('gmoda.drop')::integer")
 
 
 class DropRejected(Exception):
@@ -102,7 +105,7 @@ class _RawTable:
     """The feed's raw table as the catalog has it (no columns: there is none)."""
 
     columns: set[str]
-    partitioned: bool  # by drop: a table per drop
+    partition_key: str | None  # _drop: a table per drop (an older install's: _drop_id); None: one table
     row_number_default: str | None
 
     @property
@@ -114,13 +117,14 @@ class _RawTable:
 
 def _raw_table(conn, contract: FeedContract) -> _RawTable:
     # One query of the catalog itself, as every load asks: information_schema.columns took a millisecond or two.
-    columns, partitioned, default = conn.execute(
-        "SELECT coalesce(array_agg(a.attname::text), '{}'), bool_or(c.relkind = 'p'), "
+    columns, key, default = conn.execute(
+        "SELECT coalesce(array_agg(a.attname::text), '{}'), max(a.attname::text) FILTER (WHERE a.attnum = p.partattrs[0]), "
         "max(pg_get_expr(d.adbin, d.adrelid)) FILTER (WHERE a.attname = '_row_number') "
         "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "LEFT JOIN pg_partitioned_table p ON p.partrelid = c.oid "
         "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE c.oid = to_regclass(%s)",
         (f"raw.{contract.raw_table}",)).fetchone()
-    return _RawTable(set(columns), bool(partitioned), default)
+    return _RawTable(set(columns), key, default)
 
 
 def _row_number_default(contract: FeedContract) -> sql.Composed:
@@ -138,16 +142,17 @@ def require_raw_table(conn, contract: FeedContract) -> None:
             f"Feed {contract.feed_id}: raw.{contract.raw_table} still has column(s) {', '.join(per_row)} on every row, "
             f"which the loader no longer fills (ops.drops keeps them once per drop); nothing loaded. The platform "
             f"team must run `gmoda db init` (as the administrator) to bring raw up to date.")
-    if existing and not missing and not table.partitioned:
-        raise RawTableOutdated(
-            f"Feed {contract.feed_id}: raw.{contract.raw_table} is one table for every drop, not a table per drop; "
-            f"nothing loaded. The platform team must run `gmoda db init` (as the administrator) to bring raw up to "
-            f"date.")
     if existing and not missing and not table.numbers_rows_plainly:
         raise RawTableOutdated(
             f"Feed {contract.feed_id}: raw.{contract.raw_table} numbers rows the older way (a base subtracted on "
             f"every row); nothing loaded. The platform team must run `gmoda db init` (as the administrator) to bring "
             f"raw up to date.")
+    if existing and not missing and table.partition_key != "_drop":
+        shape = ("keys its drops' tables by drop id, not drop number" if table.partition_key
+                 else "is one table for every drop, not a table per drop")
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} {shape}; nothing loaded. The platform team must run "
+            f"`gmoda db init` (as the administrator) to bring raw up to date.")
     if missing:
         state = f"lacks column(s) {', '.join(missing)}" if existing else "does not exist"
         raise RawTableOutdated(
@@ -163,7 +168,7 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
     existing = _raw_table(conn, contract).columns
     missing = [c for c in contract.columns if c.db_name not in existing]
     if existing:
-        _index_drops(conn, contract)
+        _cache_row_numbers(conn, contract)
         _drop_per_row_lineage(conn, contract, existing)
         if not _raw_table(conn, contract).numbers_rows_plainly:
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _row_number SET DEFAULT {}").format(
@@ -174,25 +179,22 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
     if not existing:
         # Partitioned by drop: each load makes its drop's table and copies into it (``ops.new_drop_table``), so a
         # drop's rows are found by partition pruning rather than an index that COPY would update row by row. The
-        # drop id is that table's constant default, and the row number comes from a sequence only that feed's
-        # (serialised) loads draw on, restarted at 1 for each drop, so COPY can write straight into it. What is
-        # the same for every row of a drop (file name, hash, size, the load's time) is kept once, in ops.drops:
-        # on every row it more than halved the speed of COPY (``bench/raw_load.py``). The feed's table takes the
-        # drop id from a setting no load makes: a row inserted through it rather than loaded is refused.
+        # drop's number (ops.drops.drop_number, 4 bytes where the drop id is ~50) is that table's constant default,
+        # and the row number comes from a sequence only that feed's (serialised) loads draw on, restarted at 1 for
+        # each drop, so COPY can write straight into it. What is the same for every row of a drop (drop id, file
+        # name, hash, size, the load's time) is kept once, in ops.drops: on every row it slowed COPY
+        # (``bench/raw_load.py``, ``bench/raw_shapes.py``). The feed's table takes the drop's number from a setting
+        # no load makes: a row inserted through it rather than loaded is refused.
         conn.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(_row_sequence(contract)))
         cols = [sql.SQL("{} text").format(sql.Identifier(c.db_name)) for c in contract.columns]
         conn.execute(
             sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} ({}, "
-                "_drop_id text NOT NULL DEFAULT current_setting('gmoda.drop_id'), "
-                "_row_number integer NOT NULL DEFAULT {}) PARTITION BY LIST (_drop_id)"
-            ).format(table, sql.SQL(", ").join(cols), _row_number_default(contract))
+                "CREATE TABLE IF NOT EXISTS {} ({}, {}, "
+                "_row_number integer NOT NULL DEFAULT {}) PARTITION BY LIST (_drop)"
+            ).format(table, sql.SQL(", ").join(cols), _DROP_COLUMN, _row_number_default(contract))
         )
         _describe_raw_table(conn, contract)
-        for name, text in LINEAGE_COLUMNS.items():
-            conn.execute(
-                sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(table, sql.Identifier(name), sql.Literal(text))
-            )
+        _comment_lineage(conn, table)
         _cache_row_numbers(conn, contract)
     for col in missing:
         conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(table, sql.Identifier(col.db_name)))
@@ -225,6 +227,9 @@ def _drop_per_row_lineage(conn, contract: FeedContract, existing: set[str]) -> N
             f"kept until the ledger and the table agree.")
     conn.execute(sql.SQL("ALTER TABLE {} {}").format(table, sql.SQL(", ").join(
         sql.SQL("DROP COLUMN {}").format(sql.Identifier(c)) for c in per_row)))
+
+
+def _comment_lineage(conn, table: sql.Identifier) -> None:
     for name, text in LINEAGE_COLUMNS.items():
         conn.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(table, sql.Identifier(name), sql.Literal(text)))
 
@@ -240,26 +245,10 @@ def _describe_raw_table(conn, contract: FeedContract) -> None:
         f"Contract {contract.path.name}.")))
 
 
-def _index_drops(conn, contract: FeedContract) -> None:
-    """An older install's table of every drop: a block-range (BRIN) index finds a drop's rows in it, as loads
-    appended and one feed loaded one drop at a time, so a drop's rows lie together (a B-tree entry for every row
-    cost the COPY about a fifth of its time). That table becomes the partition of the drops it holds
-    (``_partition_by_drop``) and keeps the index; a table partitioned by drop has none. Row numbers are drawn from
-    the sequence in blocks cached by the session (see ``load_drop``) rather than a locked, logged sequence update
-    every few rows. Catalogs are read first, so that a set-up with nothing to change takes no lock a load in
-    progress holds up (set-up, by the administrator)."""
-    if not _raw_table(conn, contract).partitioned:
-        indexes = {r[0] for r in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'raw' AND tablename = %s", (contract.raw_table,))}
-        if (brin := f"{contract.raw_table}__drop_range") not in indexes:
-            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING brin (_drop_id) WITH (pages_per_range = 16, autosummarize = on)")
-                         .format(sql.Identifier(brin), raw_table_ident(contract)))
-        if (btree := f"{contract.raw_table}__drop") in indexes:
-            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier("raw", btree)))
-    _cache_row_numbers(conn, contract)
-
-
 def _cache_row_numbers(conn, contract: FeedContract) -> None:
+    """Row numbers are drawn from the feed's sequence in blocks cached by the session (see ``load_drop``) rather than
+    a locked, logged sequence update every few rows. The catalog is read first, so that a set-up with nothing to
+    change takes no lock a load in progress holds up (set-up, by the administrator)."""
     cache = conn.execute("SELECT cache_size FROM pg_sequences WHERE schemaname = 'raw' AND sequencename = %s",
                          (f"{contract.raw_table}__row_seq",)).fetchone()[0]
     if cache != ROW_NUMBER_CACHE:
@@ -267,24 +256,55 @@ def _cache_row_numbers(conn, contract: FeedContract) -> None:
 
 
 def _partition_by_drop(conn, contract: FeedContract) -> None:
-    """Turn an older install's raw table, one table for every drop, into the feed's table partitioned by drop.
-    No row moves: the old table, with its row numbers and block-range index, becomes the partition of the drops
-    it holds (``<raw table>__earlier_drops``), and each drop loaded from now on gets a table of its own."""
-    if _raw_table(conn, contract).partitioned:
+    """Turn an older install's raw table into the feed's table partitioned by drop number, keeping every row and
+    its row number. A drop's own table (an older install's was keyed by drop id) moves without a row being copied:
+    detached, given ``_drop`` as a constant default (which writes nothing: the value is kept in the catalog) and
+    attached again, a read checking the bound. Rows of several drops in one table (an older install's one table
+    for every drop, or its ``<raw table>__earlier_drops``) are copied into a table for each drop, numbered anew. A
+    drop the ledger does not list is named, and nothing changes (set-up, by the administrator)."""
+    key = _raw_table(conn, contract).partition_key
+    if key == "_drop":
         return
-    table = raw_table_ident(contract)
-    earlier = f"{contract.raw_table}__earlier_drops"
-    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(table, sql.Identifier(earlier)))
-    conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING COMMENTS) PARTITION BY LIST (_drop_id)")
-                 .format(table, sql.Identifier("raw", earlier)))
+    table, older_name = raw_table_ident(contract), f"{contract.raw_table}__by_drop_id"
+    older = sql.Identifier("raw", older_name)
+    # A partition whose bound is one drop the ledger lists moves; what any other holds is copied.
+    parts = [] if key is None else conn.execute(
+        "SELECT c.relname, d.drop_number FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "LEFT JOIN ops.drops d ON pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES IN (%%L)', d.drop_id) "
+        "WHERE i.inhparent = %s::regclass ORDER BY 1", (f"raw.{contract.raw_table}",)).fetchall()
+    moved = [(sql.Identifier("raw", name), number) for name, number in parts if number is not None]
+    copied = [sql.Identifier("raw", name) for name, number in parts if number is None] if key else [table]
+    held = sql.SQL(" UNION ALL ").join(sql.SQL("SELECT _drop_id FROM {}").format(t) for t in copied)
+    drops = conn.execute(sql.SQL(
+        "SELECT r._drop_id, d.drop_id FROM (SELECT DISTINCT _drop_id FROM ({}) h) r "
+        "LEFT JOIN ops.drops d ON d.drop_id = r._drop_id ORDER BY 1").format(held)).fetchall() if copied else []
+    if unlisted := [drop for drop, listed in drops if listed is None]:
+        raise RawTableOutdated(
+            f"Feed {contract.feed_id}: raw.{contract.raw_table} holds rows of drop {unlisted[0]}, which ops.drops does "
+            f"not list; it is kept as it is until the ledger lists every drop it holds.")
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(table, sql.Identifier(older_name)))
+    copied = [older if t == table else t for t in copied]
+    conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING COMMENTS, {}) PARTITION BY LIST (_drop)")
+                 .format(table, older, _DROP_COLUMN))
+    conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN _drop_id").format(table))
     _describe_raw_table(conn, contract)
-    drops = [r[0] for r in conn.execute(sql.SQL("SELECT DISTINCT _drop_id FROM {} ORDER BY 1").format(
-        sql.Identifier("raw", earlier)))]
-    if drops:  # the attach checks that every row is one of these drops'
+    _comment_lineage(conn, table)
+    for drop_table, number in moved:
+        conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(older, drop_table))
+        conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN _drop integer NOT NULL DEFAULT {}, DROP COLUMN _drop_id")
+                     .format(drop_table, sql.Literal(number)))
         conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-            table, sql.Identifier("raw", earlier), sql.SQL(", ").join(map(sql.Literal, drops))))
-    else:
-        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("raw", earlier)))
+            table, drop_table, sql.Literal(number)))
+    for drop_id, _ in drops:
+        conn.execute("UPDATE ops.drops SET drop_number = t.drop_number FROM ops.new_drop_table(%s, %s) t "
+                     "WHERE drop_id = %s", (contract.raw_table, drop_id, drop_id))
+    if drops:  # routed to the drops' tables by their numbers
+        columns = sql.SQL(", ").join(map(sql.Identifier, sorted(_raw_table(conn, contract).columns - {"_drop"})))
+        conn.execute(sql.SQL("INSERT INTO {} ({}, _drop) SELECT {}, d.drop_number FROM ({}) r "
+                             "JOIN ops.drops d ON d.drop_id = r._drop_id").format(
+            table, columns, columns, sql.SQL(" UNION ALL ").join(
+                sql.SQL("SELECT {}, _drop_id FROM {}").format(columns, t) for t in copied)))
+    conn.execute(sql.SQL("DROP TABLE {}").format(older))
 
 
 def _reason(drop_id: str, file_name: str, problem: str, **where) -> dict:
@@ -499,8 +519,20 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
 
     Raises FileChanged (nothing loaded) when the file read is not the content the drop id names, and
     DropRejected (nothing loaded) when it breaks its contract. A file whose content the feed already holds
-    loads nothing and is recorded as a duplicate of the drop that first delivered it.
+    loads nothing and is recorded as a duplicate of the drop that first delivered it. Raises RawTableOutdated
+    (nothing loaded) when the feed's raw table is older than the loader.
     """
+    try:
+        return _load(conn, landing_zone, contract, drop_id, run_id)
+    except errors.DatabaseError:
+        # The raw table is checked only when the database refuses a load, not before every load (a catalog query,
+        # a millisecond or two): ops.new_drop_table or COPY refuses an outdated one, which is named here.
+        if not conn.closed:
+            require_raw_table(conn, contract)
+        raise
+
+
+def _load(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: str, run_id: str | None) -> LoadOutcome:
     started = time.perf_counter()
     _, file_name, short_hash = parse_drop_id(drop_id)
     try:
@@ -511,8 +543,8 @@ def load_drop(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: 
             if conn.execute("SELECT EXISTS (SELECT FROM ops.drops WHERE feed_id = %s AND status = 'loaded' "
                             "AND starts_with(content_hash, %s))", (contract.feed_id, short_hash)).fetchone()[0]:
                 return _load_carefully(conn, landing_zone, contract, drop_id, run_id, started)
-            rows, delivery = _copy_as_read(conn, landing_zone, contract, drop_id)
-            _record_loaded(conn, contract, drop_id, file_name, delivery, rows, run_id)
+            number, rows, delivery = _copy_as_read(conn, landing_zone, contract, drop_id)
+            _record_loaded(conn, contract, drop_id, number, file_name, delivery, rows, run_id)
             return LoadOutcome(drop_id, contract.feed_id, file_name, delivery.sha256, delivery.size, "loaded",
                                rows, rows, seconds=time.perf_counter() - started, blank_lines=delivery.blank_lines)
     except _CopyAsReadFailed:
@@ -534,15 +566,15 @@ def _copy_statement(contract: FeedContract, drop_table: str, file_columns: list[
              sql.Literal(contract.delimiter), sql.Literal(contract.quote), sql.Literal(contract.pg_encoding))
 
 
-def _new_drop_table(cur, contract: FeedContract, drop_id: str) -> str:
-    """The drop's own table, made in the caller's transaction and attached to the feed's: COPY writes into it
-    directly (no routing, no index; the drop id its constant default) and, as it is new, frozen, so no later
-    vacuum or first reader rewrites its pages. Row numbers are the feed's sequence's values, restarted at 1 under
-    the feed's lock, so that only this COPY draws on it; setval also forgets the values this session had cached
-    (drawn before another session's restart). It is not undone by a rollback, which needs nothing: every load
-    restarts it."""
-    return cur.execute("SELECT ops.new_drop_table(%s, %s), setval(%s::regclass, 1, false)",
-                       (contract.raw_table, drop_id, f"raw.{contract.raw_table}__row_seq")).fetchone()[0]
+def _new_drop_table(cur, contract: FeedContract, drop_id: str) -> tuple[str, int]:
+    """The drop's own table and number, made in the caller's transaction and attached to the feed's: COPY writes
+    into it directly (no routing, no index; the drop's number its constant default) and, as it is new, frozen, so
+    no later vacuum or first reader rewrites its pages. Row numbers are the feed's sequence's values, restarted at
+    1 under the feed's lock, so that only this COPY draws on it; setval also forgets the values this session had
+    cached (drawn before another session's restart). It is not undone by a rollback, which needs nothing: every
+    load restarts it."""
+    return cur.execute("SELECT t.drop_table, t.drop_number, setval(%s::regclass, 1, false) FROM ops.new_drop_table(%s, %s) t",
+                       (f"raw.{contract.raw_table}__row_seq", contract.raw_table, drop_id)).fetchone()[:2]
 
 
 class _CopyAsReadFailed(Exception):
@@ -554,9 +586,9 @@ _COPY_FAULTS = (errors.BadCopyFileFormat, errors.CharacterNotInRepertoire, error
                 errors.InvalidTextRepresentation)
 
 
-def _copy_as_read(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: str) -> tuple[int, Delivery]:
-    """Copy the file into its drop's table as it is read and hashed, and return the rows copied and what the read
-    learned; raise _CopyAsReadFailed when anything is unusual. No savepoint: the caller's transaction holds
+def _copy_as_read(conn, landing_zone: LandingZone, contract: FeedContract, drop_id: str) -> tuple[int, int, Delivery]:
+    """Copy the file into its drop's table as it is read and hashed, and return the drop's number, the rows copied
+    and what the read learned; raise _CopyAsReadFailed when anything is unusual. No savepoint: the caller's transaction holds
     nothing else yet, and is rolled back."""
     _, file_name, short_hash = parse_drop_id(drop_id)
     with landing_zone.open(contract.partner, file_name) as stream:
@@ -571,16 +603,15 @@ def _copy_as_read(conn, landing_zone: LandingZone, contract: FeedContract, drop_
             file_columns = check_header(contract, drop_id, file_name, reading.head)
         except DropRejected:
             raise _CopyAsReadFailed from None
-        require_raw_table(conn, contract)
         try:
             with conn.cursor() as cur:
-                drop_table = _new_drop_table(cur, contract, drop_id)
+                drop_table, number = _new_drop_table(cur, contract, drop_id)
                 with cur.copy(_copy_statement(contract, drop_table, file_columns)) as copy:
                     for chunk in chain(ahead, text):
                         copy.write(chunk)
                     if not reading.digest.hexdigest().startswith(short_hash):
                         raise _CopyAsReadFailed  # before COPY ends: the copy is abandoned
-                return cur.rowcount, reading.delivery()
+                return number, cur.rowcount, reading.delivery()
         except _COPY_FAULTS:
             raise _CopyAsReadFailed from None
 
@@ -614,11 +645,10 @@ def _load_carefully(conn, landing_zone: LandingZone, contract: FeedContract, dro
         if delivery.sha256 != content_hash:
             raise _file_changed(drop_id, file_name, delivery.sha256)
         file_columns = check_header(contract, drop_id, file_name, delivery.head)
-        require_raw_table(conn, contract)
         spool.seek(0)
         try:
             with conn.transaction(), conn.cursor() as cur:  # savepoint: a bad file leaves the outer transaction usable
-                drop_table = _new_drop_table(cur, contract, drop_id)
+                drop_table, number = _new_drop_table(cur, contract, drop_id)
                 with cur.copy(_copy_statement(contract, drop_table, file_columns)) as copy:
                     for chunk in iter(lambda: spool.read(CHUNK_BYTES), b""):
                         copy.write(chunk)
@@ -626,7 +656,7 @@ def _load_carefully(conn, landing_zone: LandingZone, contract: FeedContract, dro
         except _COPY_FAULTS as exc:
             # Not chained: the database's error quotes the raw line, and Dagster stores causes.
             raise DropRejected(_copy_rejection(exc, contract, drop_id, file_name, file_columns, delivery, spool)) from None
-    _record_loaded(conn, contract, drop_id, file_name, delivery, rows, run_id)
+    _record_loaded(conn, contract, drop_id, number, file_name, delivery, rows, run_id)
     return LoadOutcome(drop_id, contract.feed_id, file_name, content_hash, size, "loaded", rows, rows,
                        seconds=time.perf_counter() - started, blank_lines=delivery.blank_lines)
 
@@ -636,10 +666,10 @@ def _file_changed(drop_id: str, file_name: str, content_hash: str) -> FileChange
                        f"(now sha256 {content_hash[:12]}); the sensor registers the new content as a new drop.")
 
 
-def _record_loaded(conn, contract: FeedContract, drop_id: str, file_name: str, delivery: Delivery, rows: int,
-                   run_id: str | None) -> None:
+def _record_loaded(conn, contract: FeedContract, drop_id: str, number: int, file_name: str, delivery: Delivery,
+                   rows: int, run_id: str | None) -> None:
     _record(conn, drop_id, contract, file_name, delivery.sha256, delivery.size, "loaded", rows, rows, 0, run_id=run_id,
-            blank_lines=len(delivery.blank_lines))
+            blank_lines=len(delivery.blank_lines), number=number)
     record_volume(conn, contract, drop_id, rows, run_id)  # a drop that shrank too far is held from staging
 
 
@@ -648,12 +678,14 @@ class FileChanged(Exception):
 
 
 def _record(conn, drop_id, contract, file_name, content_hash, size, status, delivered, loaded, quarantined,
-            duplicate_of=None, run_id=None, blank_lines=0) -> None:
+            duplicate_of=None, run_id=None, blank_lines=0, number=None) -> None:
+    """Record the drop in the ledger; a loaded drop with the number its table was made with, any other (which has
+    no table) with the next."""
     conn.execute(
-        "INSERT INTO ops.drops (drop_id, partner, feed_id, file_name, content_hash, size_bytes, status, "
+        "INSERT INTO ops.drops (drop_id, drop_number, partner, feed_id, file_name, content_hash, size_bytes, status, "
         "rows_delivered, rows_loaded, rows_quarantined, duplicate_of, dagster_run_id, blank_lines) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (drop_id, contract.partner, contract.feed_id, file_name, content_hash, size, status, delivered, loaded,
+        "VALUES (%s, coalesce(%s, nextval('ops.drop_numbers')), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (drop_id, number, contract.partner, contract.feed_id, file_name, content_hash, size, status, delivered, loaded,
          quarantined, duplicate_of, run_id, blank_lines),
     )
 

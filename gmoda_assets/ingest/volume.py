@@ -11,10 +11,11 @@ person accepts the drop (``gmoda drops accept``), which is recorded with who, wh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from gmoda_assets.conform.delivery_order import delivery_order
+from gmoda_assets.conform.delivery_order import deliveries
 from gmoda_assets.lib.contracts import FeedContract
 
 CHECK_NAME = "volume_as_expected"
@@ -56,36 +57,29 @@ def record_volume(conn, contract: FeedContract, drop_id: str, rows: int, run_id:
     """Measure a drop just recorded as loaded against the feed's last good delivery before it, and record the
     verdict. Runs inside the load's transaction, under its lock on the feed, so no refresh sees the drop
     before its verdict."""
-    order = delivery_order(conn, contract)
-    at = order.index(drop_id)
+    order = deliveries(conn, contract)  # the drop's volume and date, and its previous delivery's, in one query
+    at = [d.drop_id for d in order].index(drop_id)
     previous = order[at - 1] if at > 0 else None
     value, previous_value = float(rows), None
-    if contract.delivery == "increment":
-        value = rows / _months_between(conn, contract, previous, drop_id) if previous else float(rows)
     if previous:
-        row = conn.execute("SELECT coalesce(v.value, d.rows_loaded) FROM ops.drops d LEFT JOIN ops.drop_volumes v "
-                           "USING (drop_id) WHERE d.drop_id = %s", (previous,)).fetchone()
-        previous_value = float(row[0])
+        previous_value = previous.volume
+        if contract.delivery == "increment":
+            value = rows / _months_between(previous.delivered_on, order[at].delivered_on)
     held = bool(contract.max_shrink is not None and previous_value
                 and value < previous_value * (1 - contract.max_shrink))
     volume = Volume(drop_id, "rows" if contract.delivery == "snapshot" else "rows_per_month", round(value, 3),
-                    previous, previous_value, contract.max_shrink, held)
+                    previous.drop_id if previous else None, previous_value, contract.max_shrink, held)
     conn.execute("INSERT INTO ops.drop_volumes (drop_id, feed_id, measure, value, previous_drop_id, previous_value, "
                  "max_shrink, held, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                  "ON CONFLICT (drop_id) DO NOTHING",
-                 (drop_id, contract.feed_id, volume.measure, volume.value, previous, previous_value,
+                 (drop_id, contract.feed_id, volume.measure, volume.value, volume.previous_drop_id, previous_value,
                   contract.max_shrink, held, run_id))
     return volume
 
 
-def _months_between(conn, contract: FeedContract, earlier: str, later: str) -> int:
-    """Whole calendar months between two drops' delivery dates (at least 1)."""
-    dates = {}
-    for drop_id, file_name, processed_at in conn.execute(
-            "SELECT drop_id, file_name, processed_at FROM ops.drops WHERE drop_id = ANY(%s)", ([earlier, later],)):
-        dates[drop_id] = contract.delivery_date(file_name) or processed_at.date()
-    a, b = dates[earlier], dates[later]
-    return max(1, (b.year - a.year) * 12 + b.month - a.month)
+def _months_between(earlier: date, later: date) -> int:
+    """Whole calendar months between two delivery dates (at least 1)."""
+    return max(1, (later.year - earlier.year) * 12 + later.month - earlier.month)
 
 
 def recorded_volume(conn, drop_id: str) -> Volume | None:

@@ -52,7 +52,8 @@ def _copy_backend(url: str, timeout: float = 180) -> int:
 
 def _held(url: str, file_name: str) -> tuple[int, list]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute(f"SELECT count(*) FROM raw.nhs__births WHERE {FILE_OF_DROP} = %s", (file_name,)).fetchone()[0]
+        rows = conn.execute(f"SELECT count(*) FROM raw.nhs__births WHERE coalesce({FILE_OF_DROP}, %s) = %s",
+                            (file_name, file_name)).fetchone()[0]
         ledger = conn.execute("SELECT status, rows_loaded FROM ops.drops WHERE file_name = %s", (file_name,)).fetchall()
     return rows, ledger
 

@@ -15,7 +15,7 @@ from gmoda_assets_tests.helpers import FILE_OF_DROP, contract_of, copy_drops, fi
 
 
 def raw_rows_by_drop(url: str) -> dict[str, int]:
-    """Rows in raw by the file named in their drop id (not through the ledger: rows it lacks are counted too)."""
+    """Rows in raw by their drop's file (rows of a drop the ledger lacks are counted under None)."""
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute("SELECT format('raw.%I', tablename) FROM pg_tables WHERE schemaname = 'raw'")]
         union = " UNION ALL ".join(f"SELECT {FILE_OF_DROP}, count(*) FROM {t} GROUP BY 1" for t in tables)
@@ -197,7 +197,7 @@ def test_redelivery_is_not_loaded_twice_but_changed_content_is(platform, instanc
     changed = ingest_landing_zone(instance, defs, platform, ["stockport_homes"])
     assert changed.tally.runs == 1 and changed.tally.runs_failed == 0
     with psycopg.connect(warehouse_url) as conn:
-        per_drop = conn.execute("SELECT _drop_id, count(*) FROM raw.stockport_homes__tenancies GROUP BY 1").fetchall()
+        per_drop = conn.execute("SELECT _drop, count(*) FROM raw.stockport_homes__tenancies GROUP BY 1").fetchall()
     assert sorted(n for _, n in per_drop) == [first - 1, first]
 
 

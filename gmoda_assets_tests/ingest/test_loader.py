@@ -6,7 +6,7 @@ import hashlib
 
 import psycopg
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, materialize
 
 from gmoda_assets.ingest.drops import Drop
 from gmoda_assets.ingest.loader import ROW_NUMBER_CACHE, DropRejected, FileChanged, ensure_raw_table, load_drop
@@ -193,8 +193,8 @@ def test_a_file_whose_short_hash_an_earlier_drop_shares_is_hashed_first_then_loa
         opened_to_load = list(landing.opened)
         resent = _deliver(path, 21, lines[1:31])  # the same content under a later date's name
         duplicate = load_drop(conn, landing, contract, resent)
-        numbers = conn.execute("SELECT array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births "
-                               "WHERE _drop_id = %s", (drop_id,)).fetchone()[0]
+        numbers = conn.execute("SELECT array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births r "
+                               "JOIN ops.drops d ON d.drop_number = r._drop WHERE d.drop_id = %s", (drop_id,)).fetchone()[0]
         recorded = conn.execute("SELECT drop_id, status, content_hash, rows_loaded, duplicate_of FROM ops.drops "
                                 "WHERE drop_id IN (%s, %s) ORDER BY drop_id", (drop_id, resent)).fetchall()
     assert (loaded.status, loaded.rows_loaded, loaded.content_hash) == ("loaded", 30, full_hash)
@@ -221,18 +221,63 @@ def test_row_numbers_count_from_one_whatever_another_session_drew(platform, ware
             load_drop(two, platform, contract, _deliver(path, 23, [*rows[20:40], b"ragged,row\n"]))
         long = load_drop(one, platform, contract, _deliver(path, 22, longer_than_a_block))
         numbers = {drop: numbers for drop, numbers in one.execute(
-            "SELECT _drop_id, array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births GROUP BY 1")}
+            "SELECT d.drop_id, array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births r "
+            "JOIN ops.drops d ON d.drop_number = r._drop GROUP BY 1")}
     assert sorted(len(n) for n in numbers.values()) == [10, 10, len(longer_than_a_block)]
     assert all(n == list(range(1, len(n) + 1)) for n in numbers.values())
     assert numbers[long.drop_id] == list(range(1, len(longer_than_a_block) + 1))
 
 
+@pytest.fixture
+def older_births(warehouse_url):
+    """For a test that remakes raw.nhs__births (and the ledger, and its function) as an older install had them:
+    whatever happens, they are left after it as set-up makes them."""
+    yield
+    from gmoda_assets.lib import database
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS raw.nhs__births, raw.nhs__births_older, raw.nhs__births__by_drop_id")
+        database.apply_sql(warehouse_url)
+        ensure_raw_table(conn, match_file("nhs", "GM_CHIS_Births_20251001.csv"))
+
+
+def _rows_by_drop(conn, contract) -> list[tuple]:
+    """Every row of the feed's raw table: its drop id (through the ledger, whichever key raw holds), row number and
+    a digest of its delivered values."""
+    key = "drop_id = r._drop_id" if conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'raw.nhs__births'::regclass AND attname = '_drop_id' "
+        "AND NOT attisdropped)").fetchone()[0] else "drop_number = r._drop"
+    values = ", ".join(f"r.{c.db_name}" for c in contract.columns)
+    return conn.execute(f"SELECT d.drop_id, r._row_number, md5(row({values})::text) FROM raw.nhs__births r "
+                        f"JOIN ops.drops d ON d.{key} ORDER BY 1, 2").fetchall()
+
+
+def _drop_tables(conn) -> list[tuple]:
+    """The drops' tables of raw.nhs__births: name, bound, file node (a rewrite or copy would change it)."""
+    return conn.execute("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.relfilenode FROM pg_inherits i "
+                        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'raw.nhs__births'::regclass "
+                        "ORDER BY 1").fetchall()
+
+
+def _as_one_table(conn, contract, *per_row: str) -> None:
+    """raw.nhs__births as an older set-up made it, holding what it holds: one table for every drop, each row naming
+    its drop by id (and ``per_row``, columns of the drop's ledger row, on every row)."""
+    values = ", ".join(f"r.{c.db_name}" for c in contract.columns)
+    with conn.transaction():
+        conn.execute(f"CREATE TABLE raw.nhs__births_older AS SELECT {values}, d.drop_id AS _drop_id, r._row_number"
+                     f"{''.join(f', d.{column} AS _{column}' for column in per_row)} "
+                     "FROM raw.nhs__births r JOIN ops.drops d ON d.drop_number = r._drop")
+        conn.execute("DROP TABLE raw.nhs__births")
+        conn.execute("ALTER TABLE raw.nhs__births_older RENAME TO nhs__births")
+        conn.execute("ALTER TABLE raw.nhs__births ALTER COLUMN _drop_id SET DEFAULT current_setting('gmoda.drop_id'), "
+                     "ALTER COLUMN _row_number SET DEFAULT nextval('raw.nhs__births__row_seq'::regclass)")
+
+
 def test_set_up_turns_an_older_raw_table_into_a_table_per_drop_keeping_every_row(platform, warehouse_url,
-                                                                                 simulated_month):
+                                                                                 simulated_month, older_births):
     """An older install kept every drop in one raw table, found by an index on _drop_id. The loader refuses it,
-    naming `gmoda db init`; set-up makes the feed's table partitioned by drop, the old table (every row, row
-    number and index as they were) the partition of the drops it holds, and a drop loaded after gets a table of
-    its own, which is all a query for that drop reads."""
+    naming `gmoda db init`; set-up makes the feed's table partitioned by drop number, each drop's rows (every row,
+    with its row number) copied into a table of its own, which is all a query for that drop reads."""
     from gmoda_assets.ingest.loader import RawTableOutdated
 
     path, lines = _births(simulated_month)
@@ -240,46 +285,117 @@ def test_set_up_turns_an_older_raw_table_into_a_table_per_drop_keeping_every_row
 
     first, second, third = (_deliver(path, day, body)
                             for day, body in ((20, lines[1:21]), (21, lines[21:31]), (22, lines[31:36])))
-    rows = "SELECT _drop_id, _row_number, md5(r::text) FROM raw.nhs__births r ORDER BY 1, 2"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         load_drop(conn, platform, contract, first)
         load_drop(conn, platform, contract, second)
-        before = conn.execute(rows).fetchall()
-        with conn.transaction():  # the table as an older set-up made it, holding what the older loader loaded
-            conn.execute("CREATE TABLE raw.nhs__births_older AS SELECT * FROM raw.nhs__births")
-            conn.execute("DROP TABLE raw.nhs__births")
-            conn.execute("ALTER TABLE raw.nhs__births_older RENAME TO nhs__births")
-            conn.execute("ALTER TABLE raw.nhs__births ALTER COLUMN _drop_id SET DEFAULT current_setting('gmoda.drop_id'), "
-                         "ALTER COLUMN _row_number SET DEFAULT nextval('raw.nhs__births__row_seq'::regclass)")
-            conn.execute("CREATE INDEX nhs__births__drop ON raw.nhs__births (_drop_id)")
-            conn.execute("ALTER SEQUENCE raw.nhs__births__row_seq CACHE 1")
+        before = _rows_by_drop(conn, contract)
+        _as_one_table(conn, contract)
+        conn.execute("CREATE INDEX nhs__births__drop ON raw.nhs__births (_drop_id)")
+        conn.execute("ALTER SEQUENCE raw.nhs__births__row_seq CACHE 1")
         with pytest.raises(RawTableOutdated, match="one table for every drop, not a table per drop.*`gmoda db init`"):
             load_drop(conn, platform, contract, third)
 
         ensure_raw_table(conn, contract)
         ensure_raw_table(conn, contract)  # a second set-up changes nothing
-        after = conn.execute(rows).fetchall()
+        after = _rows_by_drop(conn, contract)
         load_drop(conn, platform, contract, third)
-        tables = conn.execute("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), (SELECT array_agg(indexrelid::regclass::text) "
-                              "FROM pg_index WHERE indrelid = c.oid), c.relowner = p.relowner FROM pg_inherits i "
-                              "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+        tables = conn.execute("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), d.drop_id, (SELECT array_agg("
+                              "indexrelid::regclass::text) FROM pg_index WHERE indrelid = c.oid), c.relowner = p.relowner "
+                              "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+                              "JOIN ops.drops d ON format('FOR VALUES IN (%s)', d.drop_number) = pg_get_expr(c.relpartbound, c.oid) "
                               "WHERE i.inhparent = 'raw.nhs__births'::regclass ORDER BY 1").fetchall()
         cache = conn.execute("SELECT cache_size FROM pg_sequences WHERE sequencename = 'nhs__births__row_seq'").fetchone()
+        numbers = dict(conn.execute("SELECT drop_id, drop_number FROM ops.drops").fetchall())
         plans = {drop: "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN SELECT * FROM raw.nhs__births WHERE _drop_id = %s", (drop,))) for drop in (first, third)}
-        numbers = conn.execute("SELECT array_agg(_row_number ORDER BY _row_number) FROM raw.nhs__births "
-                               "WHERE _drop_id = %s", (third,)).fetchone()[0]
+            "EXPLAIN SELECT * FROM raw.nhs__births WHERE _drop = %s", (numbers[drop],))) for drop in (first, third)}
+        rows = _rows_by_drop(conn, contract)
     assert after == before and len(after) == 30
-    assert tables == [("nhs__births__" + third[-12:], f"FOR VALUES IN ('{third}')", None, True),
-                      ("nhs__births__earlier_drops", f"FOR VALUES IN ('{first}', '{second}')",
-                       ["raw.nhs__births__drop_range"], True)], tables
+    assert [row[2:] for row in tables] == [(drop, None, True) for drop in sorted((first, second, third), key=lambda d: d[-12:])]
+    assert [name for name, *_ in tables] == sorted(f"nhs__births__{drop[-12:]}" for drop in (first, second, third))
     assert cache == (ROW_NUMBER_CACHE,)
-    assert "nhs__births__earlier_drops" in plans[first] and f"nhs__births__{third[-12:]}" not in plans[first]
-    assert f"nhs__births__{third[-12:]}" in plans[third] and "earlier_drops" not in plans[third], plans[third]
-    assert numbers == [1, 2, 3, 4, 5]
+    assert f"nhs__births__{first[-12:]}" in plans[first] and f"nhs__births__{third[-12:]}" not in plans[first]
+    assert f"nhs__births__{third[-12:]}" in plans[third] and first[-12:] not in plans[third], plans[third]
+    assert [number for drop, number, _ in rows if drop == third] == [1, 2, 3, 4, 5]
 
 
-def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform, warehouse_url, simulated_month):
+def test_set_up_moves_each_drops_table_keyed_by_drop_id_to_its_drop_number_copying_no_row(
+        platform, instance, defs, warehouse_url, simulated_month, older_births, tmp_path):
+    """An install before drop numbers kept each drop's rows in a table of its own, a partition of the feed's keyed
+    by the drop id (on every row), and drops had no number. The loader refuses its tables, naming `gmoda db init`;
+    set-up numbers the ledger's drops and moves each drop's table, no row copied, to the feed's table keyed by
+    drop number: every row keeps its drop and row number, and the drop's checks and staging read it there."""
+    from gmoda_assets.conform.postcode_lookup import postcode_lookup
+    from gmoda_assets.conform.staging import staging_assets
+    from gmoda_assets.ingest.jobs import ingest_jobs
+    from gmoda_assets.ingest.loader import RawTableOutdated
+    from gmoda_assets.lib import database
+    from gmoda_assets.resources import Warehouse
+
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+    first, second, third = (_deliver(path, day, body)
+                            for day, body in ((20, lines[1:21]), (21, lines[21:31]), (22, lines[31:36])))
+    later = path.with_name("GM_CHIS_Births_20251022.csv").rename(tmp_path / "later.csv")  # delivered after set-up
+    path.unlink()
+    assert ingest_landing_zone(instance, defs, platform, ["nhs"]).tally.runs_failed == 0
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        before = _rows_by_drop(conn, contract)
+        values = ", ".join(c.db_name for c in contract.columns)
+        with conn.transaction():  # as an install before drop numbers made them and loaded them
+            conn.execute("CREATE TABLE raw.nhs__births_older (LIKE raw.nhs__births INCLUDING DEFAULTS INCLUDING COMMENTS, "
+                         "_drop_id text NOT NULL DEFAULT current_setting('gmoda.drop_id')) PARTITION BY LIST (_drop_id)")
+            conn.execute("ALTER TABLE raw.nhs__births_older DROP COLUMN _drop")
+            for drop_id, table in conn.execute(
+                    "SELECT d.drop_id, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN ops.drops d "
+                    "ON format('FOR VALUES IN (%s)', d.drop_number) = pg_get_expr(c.relpartbound, c.oid) "
+                    "WHERE i.inhparent = 'raw.nhs__births'::regclass").fetchall():
+                conn.execute(f"CREATE TABLE raw.{table}_older (LIKE raw.nhs__births_older INCLUDING DEFAULTS)")
+                conn.execute(f"ALTER TABLE raw.{table}_older ALTER COLUMN _drop_id SET DEFAULT '{drop_id}'")
+                conn.execute(f"ALTER TABLE raw.nhs__births_older ATTACH PARTITION raw.{table}_older FOR VALUES IN ('{drop_id}')")
+                conn.execute(f"INSERT INTO raw.{table}_older ({values}, _row_number) SELECT {values}, _row_number FROM raw.{table}")
+            conn.execute("DROP TABLE raw.nhs__births")
+            conn.execute("ALTER TABLE raw.nhs__births_older RENAME TO nhs__births")
+            for table, in conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                       "WHERE inhparent = 'raw.nhs__births'::regclass").fetchall():
+                conn.execute(f"ALTER TABLE {table} RENAME TO {table.split('.')[1].removesuffix('_older')}")
+            conn.execute("ALTER TABLE ops.drops DROP COLUMN drop_number")
+            conn.execute("DROP FUNCTION ops.new_drop_table(text, text)")
+            conn.execute("CREATE FUNCTION ops.new_drop_table(raw_table text, drop_id text) RETURNS text "
+                         "LANGUAGE sql AS 'SELECT NULL::text'")
+        assert _rows_by_drop(conn, contract) == before
+        older = _drop_tables(conn)
+        later.rename(settings.landing_dir() / "nhs" / "GM_CHIS_Births_20251022.csv")
+        with pytest.raises(RawTableOutdated, match="keys its drops' tables by drop id, not drop number.*`gmoda db init`"):
+            load_drop(conn, platform, contract, third)
+
+        database.apply_sql(warehouse_url)
+        ensure_raw_table(conn, contract)
+        ensure_raw_table(conn, contract)  # a second set-up changes nothing
+        after, moved = _rows_by_drop(conn, contract), _drop_tables(conn)
+        numbers = dict(conn.execute("SELECT drop_id, drop_number FROM ops.drops").fetchall())
+        lineage = [r[0] for r in conn.execute(
+            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'raw.nhs__births'::regclass AND a.attnum > 0 "
+            "AND NOT a.attisdropped AND a.attname LIKE '\\_%' ORDER BY 1")]
+    assert after == before and len(after) == 30
+    assert lineage == ["_drop", "_row_number"]
+    assert [(name, node) for name, _, node in moved] == [(name, node) for name, _, node in older], "no row copied"
+    assert sorted(bound for _, bound, _ in moved) == sorted(f"FOR VALUES IN ({numbers[d]})" for d in (first, second))
+
+    # The drop's checks read its rows by number: a re-run of the first drop loads nothing and passes them all.
+    rerun = defs.resolve_job_def(ingest_jobs["nhs.births"].name).execute_in_process(
+        instance=instance, partition_key=first, raise_on_error=False)
+    checks = {e.asset_check_key.name: e.passed for e in rerun.get_asset_check_evaluations()}
+    assert rerun.success and checks and all(checks.values()), checks
+    births = next(a for a in staging_assets if a.key.path == ["staging", "nhs", "births"])
+    staged = materialize([postcode_lookup, births], instance=instance, resources={"warehouse": Warehouse()})
+    assert staged.success
+    with psycopg.connect(warehouse_url) as conn:
+        assert {r[0] for r in conn.execute("SELECT DISTINCT _drop_id FROM staging.nhs__births")} == {first, second}
+        assert load_drop(conn, platform, contract, third).rows_loaded == 5
+
+
+def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform, warehouse_url, simulated_month,
+                                                                       older_births):
     """An older install kept the file name, hash and load time on every raw row, and numbered rows by subtracting
     a base on every row. The loader refuses such a table, naming `gmoda db init`; set-up drops the three columns
     only when every drop's values agree with its ledger row (a disagreement is named and keeps them), and the join
@@ -291,47 +407,39 @@ def test_set_up_keeps_an_older_tables_file_name_and_hash_once_per_drop(platform,
 
     first, second = _deliver(path, 20, lines[1:21]), _deliver(path, 21, lines[21:31])
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        try:
-            load_drop(conn, platform, contract, first)
-            with conn.transaction():  # the table as the older set-up made it, its rows as the older loader filled them
-                for column, setting, kind in (("_file_name", "file_name", "text"), ("_content_hash", "content_hash", "text"),
-                                              ("_loaded_at", "processed_at", "timestamptz")):
-                    conn.execute(f"ALTER TABLE raw.nhs__births ADD COLUMN {column} {kind}")
-                    conn.execute(f"UPDATE raw.nhs__births r SET {column} = d.{setting} FROM ops.drops d "
-                                 "WHERE d.drop_id = r._drop_id")
-                    conn.execute(f"ALTER TABLE raw.nhs__births ALTER COLUMN {column} SET NOT NULL")
-                conn.execute("ALTER TABLE raw.nhs__births ALTER COLUMN _row_number SET DEFAULT "
-                             "nextval('raw.nhs__births__row_seq') - current_setting('gmoda.row_base')::bigint")
-            with pytest.raises(RawTableOutdated, match=r"still has column\(s\) _content_hash, _file_name, _loaded_at .*`gmoda db init`"):
-                load_drop(conn, platform, contract, second)
+        load_drop(conn, platform, contract, first)
+        # The table as the older set-up made it, its rows as the older loader filled them.
+        _as_one_table(conn, contract, "file_name", "content_hash", "processed_at")
+        with conn.transaction():
+            conn.execute("ALTER TABLE raw.nhs__births RENAME COLUMN _processed_at TO _loaded_at")
+            conn.execute("ALTER TABLE raw.nhs__births ALTER COLUMN _row_number SET DEFAULT "
+                         "nextval('raw.nhs__births__row_seq') - current_setting('gmoda.row_base')::bigint")
+        with pytest.raises(RawTableOutdated, match=r"still has column\(s\) _content_hash, _file_name, _loaded_at .*`gmoda db init`"):
+            load_drop(conn, platform, contract, second)
 
-            conn.execute("UPDATE raw.nhs__births SET _loaded_at = _loaded_at - interval '1 second' WHERE _row_number = 7")
-            with pytest.raises(RawTableOutdated, match=rf"rows of drop {first} whose _file_name or _content_hash or "
-                                                       "_loaded_at differ"):
-                ensure_raw_table(conn, contract)
-            held = conn.execute("SELECT count(DISTINCT _loaded_at) FROM raw.nhs__births").fetchone()[0]
-            assert held == 2, "a disagreement keeps the per-row values"
-            conn.execute("UPDATE raw.nhs__births r SET _loaded_at = d.processed_at FROM ops.drops d "
-                         "WHERE d.drop_id = r._drop_id")
-            with conn.transaction():  # only the row numbering is older: refused too
-                conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN _file_name, DROP COLUMN _content_hash, "
-                             "DROP COLUMN _loaded_at")
-                with pytest.raises(RawTableOutdated, match="numbers rows the older way .*`gmoda db init`"):
-                    load_drop(conn, platform, contract, second)
-                raise psycopg.Rollback()
-
+        conn.execute("UPDATE raw.nhs__births SET _loaded_at = _loaded_at - interval '1 second' WHERE _row_number = 7")
+        with pytest.raises(RawTableOutdated, match=rf"rows of drop {first} whose _file_name or _content_hash or "
+                                                   "_loaded_at differ"):
             ensure_raw_table(conn, contract)
-            columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
-                                                  "table_schema = 'raw' AND table_name = 'nhs__births' AND column_name LIKE '\\_%'")]
-            assert sorted(columns) == ["_drop_id", "_row_number"]
-            assert load_drop(conn, platform, contract, second).rows_loaded == 10
-            lineage = conn.execute("SELECT d.file_name, d.content_hash, min(d.processed_at), count(*), "
-                                   "array_agg(r._row_number ORDER BY r._row_number) FROM raw.nhs__births r "
-                                   "JOIN ops.drops d ON d.drop_id = r._drop_id GROUP BY 1, 2 ORDER BY 1").fetchall()
-        finally:  # whatever happened, the table is left as set-up makes it for the other tests
-            conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN IF EXISTS _file_name, DROP COLUMN IF EXISTS _content_hash, "
-                         "DROP COLUMN IF EXISTS _loaded_at, ALTER COLUMN _row_number SET DEFAULT "
-                         "nextval('raw.nhs__births__row_seq'::regclass)")
+        held = conn.execute("SELECT count(DISTINCT _loaded_at) FROM raw.nhs__births").fetchone()[0]
+        assert held == 2, "a disagreement keeps the per-row values"
+        conn.execute("UPDATE raw.nhs__births r SET _loaded_at = d.processed_at FROM ops.drops d "
+                     "WHERE d.drop_id = r._drop_id")
+        with conn.transaction():  # only the row numbering is older: refused too
+            conn.execute("ALTER TABLE raw.nhs__births DROP COLUMN _file_name, DROP COLUMN _content_hash, "
+                         "DROP COLUMN _loaded_at")
+            with pytest.raises(RawTableOutdated, match="numbers rows the older way .*`gmoda db init`"):
+                load_drop(conn, platform, contract, second)
+            raise psycopg.Rollback()
+
+        ensure_raw_table(conn, contract)
+        columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
+                                              "table_schema = 'raw' AND table_name = 'nhs__births' AND column_name LIKE '\\_%'")]
+        assert sorted(columns) == ["_drop", "_row_number"]
+        assert load_drop(conn, platform, contract, second).rows_loaded == 10
+        lineage = conn.execute("SELECT d.file_name, d.content_hash, min(d.processed_at), count(*), "
+                               "array_agg(r._row_number ORDER BY r._row_number) FROM raw.nhs__births r "
+                               "JOIN ops.drops d ON d.drop_number = r._drop GROUP BY 1, 2 ORDER BY 1").fetchall()
     assert [(name, n) for name, _, _, n, _ in lineage] == [("GM_CHIS_Births_20251020.csv", 20), ("GM_CHIS_Births_20251021.csv", 10)]
     assert [first[-12:], second[-12:]] == [content_hash[:12] for _, content_hash, _, _, _ in lineage]
     assert [numbers for *_, numbers in lineage] == [list(range(1, 21)), list(range(1, 11))]

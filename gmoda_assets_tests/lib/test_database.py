@@ -225,7 +225,7 @@ def test_external_server_loads_and_checks_a_drop(debian_postgres, monkeypatch, s
         outcome = load_drop(conn, landing, contract, drop_id)
         assert conn.execute("SELECT processed_by FROM ops.drops").fetchall() == [("gmoda_loader",)]
     assert outcome.rows_loaded == file_rows(path)
-    results = validate_in_postgres(loader.sqlalchemy_url, f"SELECT * FROM raw.bolton__eyfsp WHERE _drop_id = '{drop_id}'",
+    results = validate_in_postgres(loader.sqlalchemy_url, f"SELECT * FROM raw.bolton__eyfsp WHERE _drop = (SELECT drop_number FROM ops.drops WHERE drop_id = '{drop_id}')",
                                    raw_checks(contract, outcome.rows_delivered), contract.asset_key)
     errors = [d for r in results for d in r.metadata["results"].value if d.get("error")]
     assert not errors and results[0].passed

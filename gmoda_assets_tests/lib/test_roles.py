@@ -148,7 +148,7 @@ def test_transformer_reads_raw_and_builds_staging_onward(probes):
 
 # Every way to change or remove what a raw table holds, besides appending.
 RAW_WRITES = [
-    "UPDATE raw.{t} SET {c} = 'changed'",
+    "UPDATE raw.{t} SET {c} = {c}",
     "DELETE FROM raw.{t}",
     "TRUNCATE raw.{t}",
     "DROP TABLE raw.{t}",
@@ -161,14 +161,14 @@ RAW_WRITES = [
 def test_nobody_but_the_administrator_updates_or_deletes_raw(probes, group, via):
     drop = "nhs.births/test_roles.csv@0123456789ab"
     with connect_as(probes, "gmoda_loader", via) as conn, conn.transaction():  # a drop's own table, as a load makes it
-        drop_table = conn.execute("SELECT ops.new_drop_table('nhs__births', %s)", (drop,)).fetchone()[0]
+        drop_table, number = conn.execute("SELECT * FROM ops.new_drop_table('nhs__births', %s)", (drop,)).fetchone()
         conn.execute(sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier("raw", drop_table)))
     try:
         with connect_as(probes, group, via) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == (group if via == "platform" else LOGINS[group])
             # a feed's table, the table of one of its drops, and a table holding a row
-            for table, column in (("nhs__births", "_drop_id"), (drop_table, "_drop_id"), (PROBE, "v")):
-                for statement in RAW_WRITES + ([] if group == "gmoda_loader" else ["INSERT INTO raw.{t} ({c}) VALUES ('added')"]):
+            for table, column in (("nhs__births", "_drop"), (drop_table, "_drop"), (PROBE, "v")):
+                for statement in RAW_WRITES + ([] if group == "gmoda_loader" else ["INSERT INTO raw.{t} ({c}) SELECT {c} FROM raw.{t}"]):
                     with pytest.raises(errors.InsufficientPrivilege):
                         conn.execute(statement.format(t=table, c=column))
             if group != "gmoda_loader":  # only loads make a drop's table
@@ -176,7 +176,7 @@ def test_nobody_but_the_administrator_updates_or_deletes_raw(probes, group, via)
                     conn.execute("SELECT ops.new_drop_table('nhs__births', 'nhs.births/other.csv@0123456789ac')")
         with psycopg.connect(probes) as conn:
             assert conn.execute(f"SELECT v FROM raw.{PROBE} WHERE v = 'seed'").fetchall() == [("seed",)]
-            assert conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _drop_id = %s", (drop,)).fetchone() == (1,)
+            assert conn.execute("SELECT count(*) FROM raw.nhs__births WHERE _drop = %s", (number,)).fetchone() == (1,)
             owners = conn.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'raw'").fetchall()
             assert owners == [(conn.info.user,)]  # the administrator's: no group owns (so may rewrite) a raw table
     finally:
@@ -274,9 +274,9 @@ def test_set_up_mends_an_older_install(probes):
     try:
         database.apply_sql(probes)
         with connect_as(probes, "gmoda_loader") as conn:
-            for table, column in (("nhs__births", "_drop_id"), ("test_roles_old", "v")):
+            for table, column in (("nhs__births", "_drop"), ("test_roles_old", "v")):
                 with pytest.raises(errors.InsufficientPrivilege):
-                    conn.execute(f"UPDATE raw.{table} SET {column} = 'changed'")
+                    conn.execute(f"UPDATE raw.{table} SET {column} = {column}")
             assert conn.execute("SELECT v FROM raw.test_roles_old").fetchall() == [("as delivered",)]
             conn.execute("INSERT INTO raw.test_roles_old VALUES ('appended')")
         with connect_as(probes, "gmoda_transformer", "platform") as conn:

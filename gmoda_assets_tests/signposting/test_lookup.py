@@ -33,7 +33,8 @@ def child(families, warehouse_url) -> tuple[Identifiers, int]:
     with psycopg.connect(warehouse_url) as conn:
         *found, household = conn.execute(f"""
             SELECT {', '.join(f'r.{c}' for c in columns)}, m.household_key
-            FROM raw.nhs__births r JOIN staging.nhs__births s USING (_drop_id, _row_number)
+            FROM staging.nhs__births s JOIN ops.drops d ON d.drop_id = s._drop_id
+            JOIN raw.nhs__births r ON r._drop = d.drop_number AND r._row_number = s._row_number
             JOIN staging.linkage_features f ON f.record_key = s.record_key
             JOIN linked.person_records p ON p.record_key = s.record_key
             JOIN linked.household_members m USING (person_key)
