@@ -28,18 +28,18 @@ _DUCKDB_TYPES = {"text": "VARCHAR", "smallint": "SMALLINT", "integer": "INTEGER"
 
 def record_columns(config: LinkageConfig) -> dict[str, str]:
     """Column -> PostgreSQL type of the records the linkage reads: feed, record key, where it was delivered (its
-    drop's place among the drops and its row there), the exact identifiers, the features and the household
+    drop's rank among the drops and its row there), the exact identifiers, the features and the household
     columns."""
     staged = {c: "text" for c in config.staged_columns}
     features = {c: t for c, (t, _) in FEATURES.items() if c not in ("feed_id", "record_key")}
     return {"feed_id": "text", "record_key": "text", **_WHERE_DELIVERED, **staged, **features}
 
 
-_WHERE_DELIVERED = {"drop_number": "integer", "_row_number": "integer"}
-# Each drop's place among all drops, by its id (<partner>.<feed>/<file name>@<hash of the file's bytes>): the same
-# under any key, where record keys are keyed pseudonyms.
-_DROP_NUMBERS = sql.SQL('SELECT drop_id, row_number() OVER (ORDER BY drop_id COLLATE "C")::integer AS drop_number '
-                        'FROM ops.drops')
+_WHERE_DELIVERED = {"drop_rank": "integer", "_row_number": "integer"}
+# Each drop's rank among all drops by its id (<partner>.<feed>/<file name>@<hash of the file's bytes>): the same under
+# any key, where record keys are keyed pseudonyms, and whatever order the drops were loaded in.
+_DROP_RANKS = sql.SQL('SELECT drop_id, row_number() OVER (ORDER BY drop_id COLLATE "C")::integer AS drop_rank '
+                      'FROM ops.drops')
 
 
 def records_query(config: LinkageConfig) -> sql.Composable:
@@ -52,7 +52,7 @@ def records_query(config: LinkageConfig) -> sql.Composable:
             sql.Identifier(n) if n in config.staged(c.kind) else sql.SQL("NULL::text AS {}").format(sql.Identifier(n))
             for n in staged)]))
         for c in feed_contracts()]
-    source = {**dict.fromkeys(staged, "i"), "_row_number": "i", "drop_number": "d"}
+    source = {**dict.fromkeys(staged, "i"), "_row_number": "i", "drop_rank": "d"}
     # Only the digits DuckDB keeps of a pseudonym (``load``) leave PostgreSQL: a third less to copy.
     select = sql.SQL(", ").join(
         sql.SQL("left({}, {}) AS {}").format(sql.Identifier(source.get(c, "f"), c), sql.Literal(_KEPT_HEX),
@@ -60,7 +60,7 @@ def records_query(config: LinkageConfig) -> sql.Composable:
         else sql.Identifier(source.get(c, "f"), c) for c in record_columns(config))
     return sql.SQL("SELECT {} FROM staging.linkage_features AS f LEFT JOIN ({}) AS i USING (feed_id, record_key) "
                    "LEFT JOIN ({}) AS d ON d.drop_id = i._drop_id").format(
-        select, sql.SQL(" UNION ALL ").join(selects), _DROP_NUMBERS)
+        select, sql.SQL(" UNION ALL ").join(selects), _DROP_RANKS)
 
 
 _KEPT_HEX = 16  # of a pseudonym's 32 hex digits: 64 bits
@@ -92,17 +92,17 @@ def load(conn: Connection, duck, query: sql.Composable, table: str, columns: dic
 
 def load_records(conn: Connection, duck, config: LinkageConfig, query: sql.Composable | None = None) -> int:
     """Every record (``records_query``, or ``query`` with the same columns) into the DuckDB table ``RECORDS``,
-    numbered (``record_id``) by where it was delivered: its drop (by the drop's id), then its row there. Never by
-    a keyed pseudonym such as the record key: the numbers name the profiles the model is trained on (Splink draws
-    its seeded sample for u by them, m pairs each profile with the next of its exact group), so numbering by a
-    pseudonym made the people depend on the key, which every new platform home generates afresh (the same drops
-    gave 290,953, 291,210 and 291,420 people at Greater Manchester scale)."""
+    numbered (``record_id``) by where it was delivered: its drop (by the drop's id, not by when it was loaded),
+    then its row there. Never by a keyed pseudonym such as the record key: the numbers name the exact groups and
+    profiles the model is trained on (Splink draws its seeded sample for u by them), so numbering by a pseudonym
+    made the people depend on the key, which every new platform home generates afresh (the same drops gave
+    290,953, 291,210 and 291,420 people at Greater Manchester scale)."""
     columns = record_columns(config)
     count = load(conn, duck, records_query(config) if query is None else query, "loaded", columns,
                  hashed=tuple(c for c in columns if c.endswith("_pseudonym")))
     # The record key decides only for a record its staging table no longer holds (staging published again after
     # the features were built): it has no drop to be placed by.
-    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT row_number() OVER (ORDER BY drop_number, _row_number, "
+    duck.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS SELECT row_number() OVER (ORDER BY drop_rank, _row_number, "
                  f"feed_id, record_key) AS record_id, * FROM loaded")
     duck.execute("DROP TABLE loaded")
     return count
