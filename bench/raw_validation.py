@@ -3,7 +3,7 @@
     .venv/bin/python bench/raw_validation.py [--home DIR] [--rounds 2]
 
 For each loaded drop in the ledger, validates the feed's raw checks on the drop's rows (``validate_in_postgres`` on
-the query the raw asset gives it), in one process: prints the first validation's seconds apart (a run's worker
+what ``ingest.checks.drop_rows`` gives, as the raw asset does), in one process: prints the first validation's seconds apart (a run's worker
 makes one, with GE imported but nothing else done yet), the others' seconds and CPU seconds a validation, and an
 md5 over every check result's metadata (``bench/validation.py``'s digest), to show a change leaves them as they
 were. ``--home``: the platform home whose drops to validate (default: the bench warehouse's, which
@@ -30,11 +30,9 @@ def main() -> int:
     os.environ["GMODA_HOME"] = args.home
     os.environ.pop("GMODA_DATABASE_URL", None)
     import psycopg
-    from psycopg import sql
 
     from gmoda_assets.cli import _setup_warehouse
-    from gmoda_assets.ingest.checks import raw_checks
-    from gmoda_assets.ingest.loader import raw_table_ident
+    from gmoda_assets.ingest.checks import drop_rows, raw_checks
     from gmoda_assets.lib import database
     from gmoda_assets.lib.contracts import feed_contracts
     from gmoda_assets.lib.quality import validate_in_postgres
@@ -42,10 +40,10 @@ def main() -> int:
 
     contracts = {c.feed_id: c for c in feed_contracts()}
     with psycopg.connect(_setup_warehouse()) as conn:
-        drops = [(drop_id, contracts[feed_id], rows, sql.SQL("SELECT * FROM {} WHERE _drop_id = {}").format(
-                      raw_table_ident(contracts[feed_id]), sql.Literal(drop_id)).as_string(conn))
-                 for drop_id, feed_id, rows in conn.execute(
-                     "SELECT drop_id, feed_id, rows_delivered FROM ops.drops WHERE status = 'loaded' ORDER BY drop_id")]
+        drops = [(drop_id, contracts[feed_id], rows, drop_rows(conn, contracts[feed_id], drop_id, number))
+                 for drop_id, feed_id, rows, number in conn.execute(
+                     "SELECT drop_id, feed_id, rows_delivered, drop_number FROM ops.drops WHERE status = 'loaded' "
+                     "ORDER BY drop_id")]
     if len(drops) < 2:
         print(f"{args.home} holds {len(drops)} loaded drop(s): load some first")
         return 1
@@ -55,11 +53,11 @@ def main() -> int:
 
     for round_ in range(1, args.rounds + 1):
         load, seconds, digests = os.getloadavg()[0], [], []
-        for i, (drop_id, contract, rows, query) in enumerate(drops):
+        for i, (drop_id, contract, rows, checked) in enumerate(drops):
             if i == 1:
                 cpu = time.process_time()
             started = time.perf_counter()
-            results = validate_in_postgres(url, query, raw_checks(contract, rows), contract.asset_key,
+            results = validate_in_postgres(url, checked, raw_checks(contract, rows), contract.asset_key,
                                            metadata={"drop": drop_id})
             seconds.append(time.perf_counter() - started)
             digests += [f"{drop_id} {r.check_name} {r.passed} {metadata_digest(r)}" for r in results]
