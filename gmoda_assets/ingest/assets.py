@@ -13,12 +13,11 @@ from dagster import (
     TableSchema,
     asset,
 )
-from psycopg import sql
 
 from gmoda_assets.ingest import volume
-from gmoda_assets.ingest.checks import raw_checks
+from gmoda_assets.ingest.checks import drop_rows, raw_checks
 from gmoda_assets.ingest.drops import feed_partitions, parse_drop_id
-from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop, raw_table_ident
+from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, DropRejected, FileChanged, load_drop
 from gmoda_assets.ingest.quarantine import quarantine_drop
 from gmoda_assets.lib import database
 from gmoda_assets.lib.contracts import CADENCE_DAYS, FeedContract, feed_contracts, kinds, partners
@@ -119,12 +118,11 @@ def build_raw_asset(contract: FeedContract) -> AssetsDefinition:
             table_rows, number = conn.execute(
                 "SELECT coalesce(sum(rows_loaded), 0)::bigint, max(drop_number) FILTER (WHERE drop_id = %s) "
                 "FROM ops.drops WHERE feed_id = %s", (held_by, contract.feed_id)).fetchone()
-            query = sql.SQL("SELECT * FROM {} WHERE _drop = {}").format(
-                raw_table_ident(contract), sql.Literal(number)).as_string(conn)
+            rows = drop_rows(conn, contract, held_by, number)
             volume_result = volume.check_result(contract, held_by, volume.recorded_volume(conn, held_by))
         if not volume_result.passed:
             context.log.warning(f"Drop {held_by}: {volume_result.metadata['verdict'].value}")
-        results = validate_in_postgres(warehouse.sqlalchemy_url, query, raw_checks(contract, outcome.rows_delivered),
+        results = validate_in_postgres(warehouse.sqlalchemy_url, rows, raw_checks(contract, outcome.rows_delivered),
                                        contract.asset_key, metadata={"drop": held_by}) + [volume_result]
         if outcome.status == "duplicate":
             context.log.info(f"{file_name}: same content as drop {outcome.duplicate_of}, already loaded; nothing loaded again.")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from gmoda_assets.ingest.loader import LINEAGE_COLUMNS
+from gmoda_assets.ingest.drops import parse_drop_id
+from gmoda_assets.ingest.loader import LINEAGE_COLUMNS, raw_table_ident
 from gmoda_assets.lib.contracts import Column, FeedContract
-from gmoda_assets.lib.quality import CheckDef, expectation
+from gmoda_assets.lib.quality import CheckDef, Table, expectation
 from gmoda_assets.lib.sql_dates import date_shape, parsed_date
 
 
@@ -125,3 +126,14 @@ def raw_checks(contract: FeedContract, rows_delivered: int | None = None) -> lis
             [expectation("expect_column_values_to_be_in_set", column=c.db_name, value_set=sorted(c.values)) for c in codes],
         ))
     return checks
+
+
+def drop_rows(conn, contract: FeedContract, drop_id: str, drop_number: int) -> Table | str:
+    """The rows of a drop that its checks validate: the drop's own table (``ops.new_drop_table`` names it
+    ``<raw table>__<short hash>``), validated as a table, whose columns Great Expectations reads from the catalog,
+    where for a query it runs the query and fetches every row to read the names off the result; or, for a drop an
+    older install loaded into a table its drops share, the query that selects its rows by the drop's number."""
+    table = f"{contract.raw_table}__{parse_drop_id(drop_id)[2]}"
+    if conn.execute("SELECT to_regclass(%s)", (sql.Identifier("raw", table).as_string(conn),)).fetchone()[0]:
+        return Table("raw", table)
+    return sql.SQL("SELECT * FROM {} WHERE _drop = {}").format(raw_table_ident(contract), sql.Literal(drop_number)).as_string(conn)

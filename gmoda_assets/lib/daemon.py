@@ -40,6 +40,9 @@ def _pooled(get_instance):
 
 
 if __name__ == "__main__":
+    from gmoda_assets.lib.instance import take_back_interrupts
+
+    take_back_interrupts()  # before the fork server, which its run workers inherit them from
     start_fork_server()
     if sys.argv[1].startswith(READY_FD):  # tell gmoda ui once the fork server has imported what runs need
         ready = int(sys.argv.pop(1).removeprefix(READY_FD))

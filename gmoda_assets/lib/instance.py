@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 from gmoda_assets.lib import database, settings
@@ -35,13 +37,28 @@ def pool_connections(instance) -> None:
     instance.optimize_for_webserver(**POOLED)
 
 
+def take_back_interrupts() -> None:
+    """Give SIGINT and SIGTERM their default handling back in a process that inherited them ignored, as a
+    non-interactive shell's background jobs ignore SIGINT (``make test &``, a CI runner, a cron script). Each run
+    Dagster executes in the main thread sets SIGTERM's handler to SIGINT's as it ends, so such a process ignored
+    SIGTERM from its first run on, and so did every ``tail`` a later run started from another thread to mirror its
+    output (inherited by ``exec``): Dagster's SIGTERM at the run's end left them running, past the test session."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers; Dagster changes them only from there
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def get_instance():
     """The platform's Dagster instance (runs are recorded in PostgreSQL), its drops registered per feed and its
-    warehouse pool limited as GMODA_WAREHOUSE_POOL_LIMIT says."""
+    warehouse pool limited as GMODA_WAREHOUSE_POOL_LIMIT says, in a process that SIGINT and SIGTERM can stop."""
     from dagster import DagsterInstance
 
     from gmoda_assets.ingest.drops import move_shared_drops
 
+    take_back_interrupts()
     prepare_dagster_environment()
     instance = DagsterInstance.get()
     # This process runs drops and refreshes in process.

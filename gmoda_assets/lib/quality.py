@@ -87,6 +87,7 @@ def _validate(sqlalchemy_url: str, rows: Table | str, checks: list[CheckDef], as
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     from gmoda_assets.lib import ge_metrics  # noqa: F401  a row query's failing rows counted from their list
+    from gmoda_assets.lib import ge_configuration  # noqa: F401  an expectation's kwargs from one configuration
 
     started = time.perf_counter()
     context = gx.get_context(mode="ephemeral")

@@ -111,6 +111,38 @@ def test_checks_pass_on_clean_rows_and_flag_bad_ones(platform, instance, defs, s
     assert checks["row_count_matches_file"].event.dagster_event.event_specific_data.passed
 
 
+
+def test_a_drop_is_checked_as_its_own_table_with_its_querys_results(platform, instance, defs, simulated_month,
+                                                                     warehouse_url):
+    """A loaded drop's checks validate the drop's own table, whose columns Great Expectations reads from the catalog
+    (for a query it fetches every row to read them), with the verdicts, counts and samples of the query that
+    selects the drop's rows from its feed's table, failing rows included."""
+    from psycopg import sql
+
+    from gmoda_assets.ingest.checks import drop_rows, raw_checks
+    from gmoda_assets.ingest.loader import raw_table_ident
+    from gmoda_assets.lib.database import sqlalchemy_url
+    from gmoda_assets.lib.quality import Table, validate_in_postgres
+
+    copy_drops(simulated_month, settings.landing_dir(), ["nhs"])  # simulated with values the checks flag
+    assert ingest_landing_zone(instance, defs, platform, ["nhs"]).tally.runs_failed == 0
+    contracts = {c.feed_id: c for c in feed_contracts()}
+    with psycopg.connect(warehouse_url) as conn:
+        drops = conn.execute("SELECT drop_id, feed_id, rows_delivered, drop_number FROM ops.drops").fetchall()
+        checked = [(drop_rows(conn, contracts[feed_id], drop_id, number), sql.SQL("SELECT * FROM {} WHERE _drop = {}").format(
+            raw_table_ident(contracts[feed_id]), sql.Literal(number)).as_string(conn), contracts[feed_id], rows)
+            for drop_id, feed_id, rows, number in drops]
+    failing = 0
+    for table, query, contract, rows in checked:
+        assert isinstance(table, Table) and table.name.startswith(f"{contract.raw_table}__")
+        as_table, as_query = ([(r.check_name, r.passed, {k: v for k, v in r.metadata.items() if k != "validation_seconds"})
+                               for r in validate_in_postgres(sqlalchemy_url(warehouse_url), batch,
+                                                             raw_checks(contract, rows), contract.asset_key)]
+                              for batch in (table, query))
+        assert as_table == as_query
+        failing += sum(not passed for _, passed, _ in as_table)
+    assert len(checked) == 2 and failing > 0
+
 def _make_bad(kind: str, path, contract):
     text = path.read_text(encoding=contract.encoding)
     lines = text.splitlines()

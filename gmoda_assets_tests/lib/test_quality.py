@@ -71,3 +71,42 @@ def test_duplicates_are_counted_apart_only_when_they_fill_the_sample(validated):
     assert {d["about"]: d["failing_percent"] for d in results} == {"a": 0.0, "b": 100.0, "c": 0.4}
     counted = [s for s in statements if "unexpected_count" in s and "OVER (PARTITION BY" in s]
     assert len(counted) == 1 and "PARTITION BY b" in counted[0]
+
+
+@pytest.mark.parametrize("type_, kwargs", [
+    ("expect_column_values_to_not_be_null", {"column": "b"}),
+    ("expect_column_values_to_be_in_set", {"column": "c", "value_set": [0, 5], "mostly": 0.9}),
+    ("expect_table_row_count_to_equal", {"value": 1000}),
+    ("expect_table_columns_to_match_set", {"column_set": ["a", "b", "c"], "exact_match": True}),
+    ("unexpected_rows_expectation", {"unexpected_rows_query": "SELECT * FROM {batch} WHERE c = 0"}),
+])
+def test_an_expectations_kwargs_come_from_one_configuration(type_, kwargs, monkeypatch):
+    """GE's kwargs lookups give the same kwargs with lib/ge_configuration as without, for the kinds of expectation
+    the raw checks use, building the expectation's configuration once per lookup rather than once per key."""
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from gmoda_assets.lib import ge_configuration
+
+    built, build = [], ge_configuration._built  # GE's property: a new configuration each time
+
+    def counted(expectation):
+        built.append(expectation)
+        return build(expectation)
+
+    def lookups(expectation) -> tuple:
+        built.clear()
+        found = (expectation._get_runtime_kwargs({"result_format": {"result_format": "COMPLETE"}}),
+                 expectation._get_success_kwargs(), expectation._get_result_format({}))
+        return found, len(built)
+
+    expectation = ExpectationConfiguration(type=type_, kwargs=kwargs).to_domain_obj()
+    with monkeypatch.context() as ge_as_it_is:  # GE's own lookups and configuration
+        ge_as_it_is.setattr(Expectation, "configuration", property(counted))
+        for name in ge_configuration._LOOKUPS:
+            ge_as_it_is.setattr(Expectation, name, getattr(Expectation, name).__wrapped__)
+        ge_found, ge_built = lookups(expectation)
+    monkeypatch.setattr(ge_configuration, "_built", counted)
+    found, built_once = lookups(expectation)
+    assert found == ge_found
+    assert (built_once, ge_built > built_once) == (3, True)  # one for each of the three lookups
