@@ -57,6 +57,8 @@ VARIANTS = {
                                                              "partition:constant:first:freeze:identity:number"),
     "that, by a 4-byte drop number (no drop id), no row number": (DROP_NUMBER_COLUMN,
                                                                    "partition:constant:first:freeze:number"),
+    "that, by a 4-byte drop number (no drop id), row numbers from the feed's sequence (the loader's)": (
+        DROP_NUMBER_COLUMN + ROW_NUMBER_COLUMN, "partition:constant:first:freeze:number"),
 }
 
 

@@ -5,17 +5,14 @@
 -- and defaults, the drop's number, drawn here, as its constant default (not a setting read for every row),
 -- attached to the feed's table while still empty, so the attach scans nothing and takes only SHARE UPDATE
 -- EXCLUSIVE on it (readers of raw do not wait). Being made in the caller's transaction, it goes if the load rolls
--- back, and COPY may write its rows frozen. It returns the table and the number, which the load records in
--- ops.drops. Its privileges are raw's defaults (sql/900_owners.sql): the loader may read it and append to it,
--- nothing more.
-DO $$
-BEGIN  -- an older install's returned the table alone (and its drop tables were keyed by drop id)
-    IF (SELECT prorettype FROM pg_proc WHERE oid = to_regprocedure('ops.new_drop_table(text, text)')) = 'text'::regtype THEN
-        DROP FUNCTION ops.new_drop_table(text, text);
-    END IF;
-END
-$$;
-CREATE OR REPLACE FUNCTION ops.new_drop_table(raw_table text, drop_id text, OUT drop_table text, OUT drop_number integer)
+-- back, and COPY may write its rows frozen. Its text columns are stored as the feed's table's are, plain (no
+-- TOAST table: making one, a table and its index, was most of the time making the drop's table took), unless
+-- long_rows: a row longer than a page (8 kB) needs TOAST, and the load that meets one makes its table again that
+-- way. It returns the table and the number, which the load records in ops.drops. Its privileges are raw's
+-- defaults (sql/900_owners.sql): the loader may read it and append to it, nothing more.
+DROP FUNCTION IF EXISTS ops.new_drop_table(text, text);  -- an older install's, without long_rows
+CREATE OR REPLACE FUNCTION ops.new_drop_table(raw_table text, drop_id text, long_rows boolean DEFAULT false,
+                                              OUT drop_table text, OUT drop_number integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     short_hash text := substring(drop_id FROM '@([0-9a-f]{12})$');
@@ -31,10 +28,11 @@ BEGIN
     END IF;
     drop_table := raw_table || '__' || short_hash;
     drop_number := nextval('ops.drop_numbers');
-    EXECUTE format('CREATE TABLE raw.%I (LIKE raw.%I INCLUDING DEFAULTS)', drop_table, raw_table);
+    EXECUTE format('CREATE TABLE raw.%I (LIKE raw.%I INCLUDING DEFAULTS%s)', drop_table, raw_table,
+                   CASE WHEN long_rows THEN '' ELSE ' INCLUDING STORAGE' END);
     EXECUTE format('ALTER TABLE raw.%I ALTER COLUMN _drop SET DEFAULT %s', drop_table, drop_number);
     EXECUTE format('ALTER TABLE raw.%I ATTACH PARTITION raw.%I FOR VALUES IN (%s)', raw_table, drop_table, drop_number);
 END
 $$;
-REVOKE ALL ON FUNCTION ops.new_drop_table(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ops.new_drop_table(text, text) TO gmoda_loader;
+REVOKE ALL ON FUNCTION ops.new_drop_table(text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops.new_drop_table(text, text, boolean) TO gmoda_loader;

@@ -125,9 +125,12 @@ def _write(context: AssetExecutionContext, conn, candidates: dict[str, sql.Ident
     latest = order[-1] if order else None
     # Raw rows hold their drop's number: the drops in or out of scope are named by theirs, so that partitions are
     # pruned as the query is planned.
-    scope = (sql.SQL("WHERE r._drop = ANY({}::integer[])").format(sql.Literal(drop_numbers(conn, [latest] if latest else [])))
-             if contract.delivery == "snapshot"
-             else sql.SQL("WHERE r._drop <> ALL({}::integer[])").format(sql.Literal(drop_numbers(conn, held_back(conn, contract)))))
+    if contract.delivery == "snapshot":
+        scope = sql.SQL("WHERE r._drop = ANY({}::integer[])").format(
+            sql.Literal(drop_numbers(conn, [latest] if latest else [])))
+    else:
+        scope = sql.SQL("WHERE r._drop <> ALL({}::integer[])").format(
+            sql.Literal(drop_numbers(conn, held_back(conn, contract))))
     if not (live := feed_is_live(contract.feed_id)):  # no agreement: nothing flows past raw (README)
         scope = sql.SQL("WHERE false")
         context.log.warning(f"{contract.feed_id}: no live data-sharing agreement ({contract.agreement}): "
@@ -141,8 +144,8 @@ def _write(context: AssetExecutionContext, conn, candidates: dict[str, sql.Ident
             sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.SQL(c.expression), sql.Identifier(c.name)) for c in columns),
             sql.SQL(reasons), sql.SQL(prepared(contract, raw_rows)), join),
     )
-    # The newest delivery of a record wins; rows of a drop the delivery order does not list lose to every listed one. Keys
-    # are sorted bytewise (COLLATE "C"): the same records, without the locale's slower comparison.
+    # The newest delivery of a record wins; rows of a drop the delivery order does not list lose to every listed
+    # one. Keys are sorted bytewise (COLLATE "C"): the same records, without the locale's slower comparison.
     conn.execute(sql.SQL(
         "INSERT INTO {table} ({names}, _drop_id, _row_number, _delivered_at) "
         "SELECT DISTINCT ON (record_key COLLATE \"C\") {names}, _drop_id, _row_number, _loaded_at FROM _typed "

@@ -162,7 +162,7 @@ def require_raw_table(conn, contract: FeedContract) -> None:
 
 def ensure_raw_table(conn, contract: FeedContract) -> None:
     """Create the feed's raw table, or bring an older one up to date (columns a newer contract has, lineage kept
-    once per drop, a table per drop); documented with COMMENT ON. Set-up only: run by the administrator, who owns
+    once per drop, a table per drop, text stored plain); documented with COMMENT ON. Set-up only: run by the administrator, who owns
     raw, so no other role can update or delete its rows."""
     table = raw_table_ident(contract)
     existing = _raw_table(conn, contract).columns
@@ -174,8 +174,6 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN _row_number SET DEFAULT {}").format(
                 table, _row_number_default(contract)))
         _partition_by_drop(conn, contract)
-    if not missing:
-        return
     if not existing:
         # Partitioned by drop: each load makes its drop's table and copies into it (``ops.new_drop_table``), so a
         # drop's rows are found by partition pruning rather than an index that COPY would update row by row. The
@@ -204,6 +202,7 @@ def ensure_raw_table(conn, contract: FeedContract) -> None:
         conn.execute(
             sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(table, sql.Identifier(col.db_name), sql.Literal(note))
         )
+    _store_plainly(conn, contract)
 
 
 def _drop_per_row_lineage(conn, contract: FeedContract, existing: set[str]) -> None:
@@ -243,6 +242,18 @@ def _describe_raw_table(conn, contract: FeedContract) -> None:
         f"{contract.partner} {contract.feed} ({contract.system}, {contract.delivery}) as delivered: text values, "
         f"append-only, one row per delivered row, a table per drop (raw.{contract.raw_table}__<file hash>). "
         f"Contract {contract.path.name}.")))
+
+
+def _store_plainly(conn, contract: FeedContract) -> None:
+    """The feed's table's text columns stored plain (its own, not its drops' tables'), as a drop's table copies
+    them: a drop's table then has no TOAST table to make (see ``ops.new_drop_table``). Set-up, by the
+    administrator; the catalog is read first."""
+    toastable = [r[0] for r in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
+        "AND attstorage <> 'p' ORDER BY attnum", (f"raw.{contract.raw_table}",))]
+    if toastable:
+        conn.execute(sql.SQL("ALTER TABLE ONLY {} {}").format(raw_table_ident(contract), sql.SQL(", ").join(
+            sql.SQL("ALTER COLUMN {} SET STORAGE PLAIN").format(sql.Identifier(c)) for c in toastable)))
 
 
 def _cache_row_numbers(conn, contract: FeedContract) -> None:
@@ -296,7 +307,7 @@ def _partition_by_drop(conn, contract: FeedContract) -> None:
         conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
             table, drop_table, sql.Literal(number)))
     for drop_id, _ in drops:
-        conn.execute("UPDATE ops.drops SET drop_number = t.drop_number FROM ops.new_drop_table(%s, %s) t "
+        conn.execute("UPDATE ops.drops SET drop_number = t.drop_number FROM ops.new_drop_table(%s, %s, true) t "
                      "WHERE drop_id = %s", (contract.raw_table, drop_id, drop_id))
     if drops:  # routed to the drops' tables by their numbers
         columns = sql.SQL(", ").join(map(sql.Identifier, sorted(_raw_table(conn, contract).columns - {"_drop"})))
@@ -566,20 +577,22 @@ def _copy_statement(contract: FeedContract, drop_table: str, file_columns: list[
              sql.Literal(contract.delimiter), sql.Literal(contract.quote), sql.Literal(contract.pg_encoding))
 
 
-def _new_drop_table(cur, contract: FeedContract, drop_id: str) -> tuple[str, int]:
+def _new_drop_table(cur, contract: FeedContract, drop_id: str, long_rows: bool) -> tuple[str, int]:
     """The drop's own table and number, made in the caller's transaction and attached to the feed's: COPY writes
     into it directly (no routing, no index; the drop's number its constant default) and, as it is new, frozen, so
-    no later vacuum or first reader rewrites its pages. Row numbers are the feed's sequence's values, restarted at
-    1 under the feed's lock, so that only this COPY draws on it; setval also forgets the values this session had
-    cached (drawn before another session's restart). It is not undone by a rollback, which needs nothing: every
-    load restarts it."""
-    return cur.execute("SELECT t.drop_table, t.drop_number, setval(%s::regclass, 1, false) FROM ops.new_drop_table(%s, %s) t",
-                       (f"raw.{contract.raw_table}__row_seq", contract.raw_table, drop_id)).fetchone()[:2]
+    no later vacuum or first reader rewrites its pages. Without ``long_rows`` it has no TOAST table, so a row
+    longer than a page is refused. Row numbers are the feed's sequence's values, restarted at 1 under the feed's
+    lock, so that only this COPY draws on it; setval also forgets the values this session had cached (drawn
+    before another session's restart). It is not undone by a rollback, which needs nothing: every load restarts
+    it."""
+    return cur.execute("SELECT t.drop_table, t.drop_number, setval(%s::regclass, 1, false) "
+                       "FROM ops.new_drop_table(%s, %s, %s) t",
+                       (f"raw.{contract.raw_table}__row_seq", contract.raw_table, drop_id, long_rows)).fetchone()[:2]
 
 
 class _CopyAsReadFailed(Exception):
-    """Something unusual in a copy as read (a header or a row the contract refuses, or content other than the
-    drop id's): its transaction is rolled back."""
+    """Something unusual in a copy as read (a header or a row the contract refuses, a row longer than a page, or
+    content other than the drop id's): its transaction is rolled back."""
 
 
 _COPY_FAULTS = (errors.BadCopyFileFormat, errors.CharacterNotInRepertoire, errors.UntranslatableCharacter,
@@ -605,14 +618,14 @@ def _copy_as_read(conn, landing_zone: LandingZone, contract: FeedContract, drop_
             raise _CopyAsReadFailed from None
         try:
             with conn.cursor() as cur:
-                drop_table, number = _new_drop_table(cur, contract, drop_id)
+                drop_table, number = _new_drop_table(cur, contract, drop_id, long_rows=False)
                 with cur.copy(_copy_statement(contract, drop_table, file_columns)) as copy:
                     for chunk in chain(ahead, text):
                         copy.write(chunk)
                     if not reading.digest.hexdigest().startswith(short_hash):
                         raise _CopyAsReadFailed  # before COPY ends: the copy is abandoned
                 return number, cur.rowcount, reading.delivery()
-        except _COPY_FAULTS:
+        except (*_COPY_FAULTS, errors.ProgramLimitExceeded):  # the last: a row too long for a table without TOAST
             raise _CopyAsReadFailed from None
 
 
@@ -620,7 +633,8 @@ def _load_carefully(conn, landing_zone: LandingZone, contract: FeedContract, dro
                     started: float) -> LoadOutcome:
     """The load of a re-delivery, or of a file the copy as read found anything unusual in: the file is hashed
     first (a re-delivery loads nothing), then read once more, hashing it again, into a private spool, which is
-    what is checked and copied, and read back to name the row of a fault."""
+    what is checked and copied (into a table that can keep rows longer than a page), and read back to name the row
+    of a fault."""
     _, file_name, short_hash = parse_drop_id(drop_id)
     digest = sha256_of(landing_zone.iter_chunks(contract.partner, file_name))
     content_hash, size = digest.hexdigest(), digest.size
@@ -648,7 +662,7 @@ def _load_carefully(conn, landing_zone: LandingZone, contract: FeedContract, dro
         spool.seek(0)
         try:
             with conn.transaction(), conn.cursor() as cur:  # savepoint: a bad file leaves the outer transaction usable
-                drop_table, number = _new_drop_table(cur, contract, drop_id)
+                drop_table, number = _new_drop_table(cur, contract, drop_id, long_rows=True)
                 with cur.copy(_copy_statement(contract, drop_table, file_columns)) as copy:
                     for chunk in iter(lambda: spool.read(CHUNK_BYTES), b""):
                         copy.write(chunk)

@@ -241,6 +241,27 @@ def older_births(warehouse_url):
         ensure_raw_table(conn, match_file("nhs", "GM_CHIS_Births_20251001.csv"))
 
 
+def test_a_row_longer_than_a_page_is_loaded_whole(platform, warehouse_url, simulated_month):
+    """A drop's table is made without TOAST (its text stored plain), which a row longer than a page (8 kB) needs:
+    such a file is rolled back and loaded the careful way into a table that has it, every value whole."""
+    path, lines = _births(simulated_month)
+    contract = contract_of(path)
+    fields = lines[1].decode().split(",")
+    fields[2] = "A" * 10_000  # a forename no page holds uncompressed
+    long_drop = _deliver(path, 20, [lines[2], ",".join(fields).encode(), lines[3]])
+    usual_drop = _deliver(path, 21, lines[4:7])
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        assert load_drop(conn, platform, contract, long_drop).rows_loaded == 3
+        assert load_drop(conn, platform, contract, usual_drop).rows_loaded == 3
+        held = {(drop, row): kept for drop, row, *kept in conn.execute(
+            "SELECT d.drop_id, r._row_number, length(r.forename), c.reltoastrelid <> 0 FROM raw.nhs__births r "
+            "JOIN ops.drops d ON d.drop_number = r._drop JOIN pg_class c ON c.oid = r.tableoid")}
+    forenames = [len(line.decode().split(",")[2]) for line in lines]  # each line's forename's length
+    assert held == {(long_drop, 1): [forenames[2], True], (long_drop, 2): [10_000, True],
+                    (long_drop, 3): [forenames[3], True],
+                    **{(usual_drop, n): [forenames[3 + n], False] for n in (1, 2, 3)}}
+
+
 def _rows_by_drop(conn, contract) -> list[tuple]:
     """Every row of the feed's raw table: its drop id (through the ledger, whichever key raw holds), row number and
     a digest of its delivered values."""
@@ -359,7 +380,7 @@ def test_set_up_moves_each_drops_table_keyed_by_drop_id_to_its_drop_number_copyi
                                        "WHERE inhparent = 'raw.nhs__births'::regclass").fetchall():
                 conn.execute(f"ALTER TABLE {table} RENAME TO {table.split('.')[1].removesuffix('_older')}")
             conn.execute("ALTER TABLE ops.drops DROP COLUMN drop_number")
-            conn.execute("DROP FUNCTION ops.new_drop_table(text, text)")
+            conn.execute("DROP FUNCTION ops.new_drop_table(text, text, boolean)")
             conn.execute("CREATE FUNCTION ops.new_drop_table(raw_table text, drop_id text) RETURNS text "
                          "LANGUAGE sql AS 'SELECT NULL::text'")
         assert _rows_by_drop(conn, contract) == before
