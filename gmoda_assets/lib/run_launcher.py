@@ -26,7 +26,7 @@ from dagster import _check as check
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
-from gmoda_assets.lib.processes import process_started_at
+from gmoda_assets.lib.processes import kill_with_children, process_started_at
 
 # What a run's or step's worker imports: the code location, the libraries every step uses (Great Expectations, the
 # instance's storage), and what Dagster imports to run a job and to load it from its code origin (0.7 s of
@@ -89,17 +89,16 @@ def _kill_steps_left(instance, run_id: str) -> None:
     """Kill the step processes of a run whose worker died. Nothing else stops them: each would carry on with its
     step (and a retry of the run start it again beside it), holding the two ``tail`` processes that mirror its
     captured output, until its step ended. A step process names its pid in its first event; a process with that
-    pid now is the same one only if it started before that event (later, the pid was reused)."""
+    pid now is the same one only if it started before that event (later, the pid was reused). Its children (the
+    tails and Dagster's watchers of them) go with it: a tail started just before the step was killed, whose
+    watcher was not yet started, would otherwise outlive it."""
     from dagster import DagsterEventType
 
     for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_WORKER_STARTED):
         pid = int(record.dagster_event.engine_event_data.metadata["pid"].value)
         started = process_started_at(pid)
         if started is not None and started <= record.timestamp + 1:  # +1: boot time is in whole seconds
-            try:
-                os.kill(pid, signal.SIGKILL)  # its work belongs to a failed run: no need to end it tidily
-            except ProcessLookupError:
-                pass
+            kill_with_children(pid)  # its work belongs to a failed run: no need to end it tidily
 
 
 class ForkingRunLauncher(RunLauncher, ConfigurableClass):
