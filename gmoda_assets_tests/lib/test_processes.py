@@ -3,16 +3,8 @@
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from gmoda_assets.lib.processes import children, kill_with_children
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from gmoda_assets.lib.processes import children, kill_with_children, process_start
 
 
 def test_a_process_is_killed_with_the_processes_it_started():
@@ -29,7 +21,7 @@ def test_a_process_is_killed_with_the_processes_it_started():
         kill_with_children(parent.pid)
         parent.wait(timeout=10)
         deadline = time.monotonic() + 5  # the children, now init's, are reaped by it
-        while alive := [pid for pid in started if _alive(pid)]:
+        while alive := [pid for pid in started if process_start(pid) is not None]:  # a zombie is not
             assert time.monotonic() < deadline, alive
             time.sleep(0.05)
     finally:
